@@ -61,4 +61,178 @@ pub enum Error {
         /// The decoder's message.
         reason: String,
     },
+
+    // ---- addresses -------------------------------------------------------------------------
+    /// An address had no `id@` part (or more than one `@`); write it as `id@host:port`.
+    #[error("address {addr:?} must be of the form id@host:port")]
+    AddressMissingId {
+        /// The address, without its scheme.
+        addr: String,
+    },
+    /// The `host:port` part of an address was malformed (missing port, stray colon or bracket);
+    /// bracket IPv6 hosts: `id@[::1]:26656`.
+    #[error("address {addr:?} is not host:port: {reason}")]
+    MalformedHostPort {
+        /// The `host:port` text.
+        addr: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The host part of an address was empty; give an IP address or a DNS name.
+    #[error("address {addr:?} has an empty host")]
+    EmptyHost {
+        /// The `host:port` text.
+        addr: String,
+    },
+    /// A host was neither an IP literal nor a syntactically valid DNS name; fix the host.
+    #[error("host {host:?} is neither an IP address nor a valid DNS name")]
+    InvalidHost {
+        /// The offending host.
+        host: String,
+    },
+    /// A port was not a decimal number in 0..=65535; fix the port.
+    #[error("port {port:?} is not a decimal number in 0..=65535")]
+    InvalidPort {
+        /// The offending port text.
+        port: String,
+    },
+    /// A resolved address was given a DNS name; parse it as a `PeerAddress` and call
+    /// `PeerAddress::resolve` instead.
+    #[error("host {host:?} is a DNS name, not an IP address; use PeerAddress::resolve")]
+    HostNotIp {
+        /// The DNS name.
+        host: String,
+    },
+    /// Resolving a DNS name failed or returned no address; check the name and the resolver.
+    #[error("looking up {host:?} failed: {reason}")]
+    DnsLookup {
+        /// The name looked up.
+        host: String,
+        /// The resolver's message.
+        reason: String,
+    },
+    /// A protobuf `NetAddress` carried an IP that is not an IP literal; the sender is faulty.
+    #[error("{ip:?} is not an IP address")]
+    InvalidIp {
+        /// The offending text.
+        ip: String,
+    },
+    /// A protobuf `NetAddress` carried a port of 65536 or more; the sender is faulty.
+    #[error("port {port} is out of range (must be below 65536)")]
+    PortOutOfRange {
+        /// The offending port.
+        port: u32,
+    },
+    /// A protobuf `NetAddress` carried a malformed node ID. The reference decodes such an
+    /// address and only drops it later, so a receiver should skip the entry, not fail the batch.
+    #[error("address has an invalid node ID {id:?}: {source}")]
+    NetAddressId {
+        /// The offending ID text.
+        id: String,
+        /// Why the ID is invalid.
+        source: Box<Self>,
+    },
+    /// An address's IP can never be dialled (unspecified, broadcast or documentation range);
+    /// drop the address.
+    #[error("address IP {ip} is not usable: {reason}")]
+    UnusableIp {
+        /// The offending IP.
+        ip: core::net::IpAddr,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+
+    // ---- NodeInfo --------------------------------------------------------------------------
+    /// A NodeInfo's node ID was not in canonical lower-case hex; the reference compares IDs as
+    /// strings, so such a peer can never authenticate. The sender is faulty.
+    #[error("node ID {id:?} is not in canonical lower-case form")]
+    NodeIdNotCanonical {
+        /// The offending ID text.
+        id: String,
+    },
+    /// A NodeInfo's `listen_addr` is not `[scheme://]host:port`; the sender is misconfigured.
+    #[error("listen address {listen_addr:?} is invalid: {source}")]
+    InvalidListenAddr {
+        /// The offending address.
+        listen_addr: String,
+        /// Why it was rejected.
+        source: Box<Self>,
+    },
+    /// A NodeInfo's `version` was not printable ASCII (bytes 32..=126) or only spaces.
+    #[error("version {version:?} must be printable ASCII text and not only spaces")]
+    InvalidVersion {
+        /// The offending version.
+        version: String,
+    },
+    /// A NodeInfo listed more channels than allowed (16).
+    #[error("{count} channels listed, at most {max} are allowed")]
+    TooManyChannels {
+        /// How many channels were listed.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A NodeInfo listed the same channel twice; each channel ID must appear once.
+    #[error("channel {channel:#04x} is listed twice")]
+    DuplicateChannel {
+        /// The duplicated channel ID.
+        channel: u8,
+    },
+    /// A NodeInfo's `moniker` was empty, not printable ASCII (bytes 32..=126), or only spaces.
+    #[error("moniker {moniker:?} must be non-empty printable ASCII text and not only spaces")]
+    InvalidMoniker {
+        /// The offending moniker.
+        moniker: String,
+    },
+    /// A NodeInfo's `other.tx_index` was not `""`, `"on"` or `"off"`.
+    #[error("tx_index {tx_index:?} must be \"on\", \"off\" or empty")]
+    InvalidTxIndex {
+        /// The offending value.
+        tx_index: String,
+    },
+    /// A NodeInfo's `other.rpc_address` was not printable ASCII (bytes 32..=126) or only spaces.
+    #[error("rpc_address {rpc_address:?} must be printable ASCII text and not only spaces")]
+    InvalidRpcAddress {
+        /// The offending value.
+        rpc_address: String,
+    },
+    /// The peer runs a different block protocol version; it cannot follow our chain.
+    #[error("peer is on block version {theirs}, we are on {ours}")]
+    IncompatibleBlockVersion {
+        /// Our block version.
+        ours: u64,
+        /// The peer's block version.
+        theirs: u64,
+    },
+    /// The peer is on a different network (chain ID); check the peer list.
+    #[error("peer is on network {theirs:?}, we are on {ours:?}")]
+    IncompatibleNetwork {
+        /// Our network.
+        ours: String,
+        /// The peer's network.
+        theirs: String,
+    },
+    /// The peer shares none of our channels, so there is nothing to talk about.
+    #[error("peer has no channel in common with us (ours: {ours:02x?}, theirs: {theirs:02x?})")]
+    NoCommonChannels {
+        /// Our channels.
+        ours: Vec<u8>,
+        /// The peer's channels.
+        theirs: Vec<u8>,
+    },
+}
+
+impl Error {
+    /// Whether this error says a well-formed peer is *incompatible* with us (different block
+    /// version, network or channels), as opposed to malformed or invalid.
+    ///
+    /// Transports can use it to tell "drop quietly" from "the peer is misbehaving".
+    pub fn is_incompatibility(&self) -> bool {
+        matches!(
+            self,
+            Self::IncompatibleBlockVersion { .. }
+                | Self::IncompatibleNetwork { .. }
+                | Self::NoCommonChannels { .. }
+        )
+    }
 }

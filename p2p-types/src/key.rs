@@ -112,11 +112,12 @@ impl NodeKey {
                 ),
             });
         }
-        let mut bytes = BASE64
-            .decode(file.priv_key.value.as_bytes())
-            .map_err(|e| Error::InvalidNodeKey {
-                reason: format!("private key is not base64: {e}"),
-            })?;
+        let mut bytes =
+            BASE64
+                .decode(file.priv_key.value.as_bytes())
+                .map_err(|e| Error::InvalidNodeKey {
+                    reason: format!("private key is not base64: {e}"),
+                })?;
         let key = Self::from_keypair_bytes(&bytes);
         zeroize::Zeroize::zeroize(&mut bytes);
         key

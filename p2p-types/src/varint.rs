@@ -75,7 +75,10 @@ pub fn encode_delimited<M: prost::Message>(msg: &M) -> Vec<u8> {
 ///
 /// Fails if the prefix announces more than `max_len` bytes, if `buf` holds fewer or more bytes
 /// than announced, or if the body is not a valid `M`.
-pub fn decode_delimited<M: prost::Message + Default>(buf: &[u8], max_len: usize) -> Result<M, Error> {
+pub fn decode_delimited<M: prost::Message + Default>(
+    buf: &[u8],
+    max_len: usize,
+) -> Result<M, Error> {
     let (len, used) = decode_length_prefix(buf, max_len)?.ok_or(Error::Truncated)?;
     let body = &buf[used..];
     if body.len() != len {
@@ -123,9 +126,15 @@ mod tests {
     fn limit_is_checked_before_body() {
         assert_eq!(
             decode_length_prefix(&[0x80, 0x08], 1023),
-            Err(Error::MessageTooLarge { len: 1024, max: 1023 })
+            Err(Error::MessageTooLarge {
+                len: 1024,
+                max: 1023
+            })
         );
-        assert_eq!(decode_length_prefix(&[0x80, 0x08], 1024).unwrap(), Some((1024, 2)));
+        assert_eq!(
+            decode_length_prefix(&[0x80, 0x08], 1024).unwrap(),
+            Some((1024, 2))
+        );
     }
 
     proptest! {
