@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Go-to-Go self test of the CometBFT shim: builds it, then runs every mode
+# with one shim listening and one dialing (plus the bench modes) and prints
+# PASS/FAIL per case, then "N passed, M failed". Exit status 1 if any failed.
+#
+#   xtask/go/selftest.sh            # normal build
+#   SHIM_RACE=1 xtask/go/selftest.sh  # build with the race detector (needs cgo)
+set -u
+cd "$(dirname "$0")"
+export GOTOOLCHAIN=local
+
+BIN=bin/cometbft-shim
+if [ "${SHIM_RACE:-0}" = 1 ]; then
+	BIN=bin/cometbft-shim-race
+	build=(go build -race -o "$BIN" .)
+else
+	build=(go build -o "$BIN" .)
+fi
+if ! "${build[@]}"; then
+	echo "FAIL build"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+passed=0
+failed=0
+
+# str FILE KEY: value of the first string field KEY in FILE.
+str() { sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" "$1" | head -n1; }
+# num FILE EVENT KEY: value of the numeric field KEY of the first EVENT line.
+num() { grep "\"event\":\"$2\"" "$1" | sed -n "s/.*\"$3\":\([0-9.]*\).*/\1/p" | head -n1; }
+# has FILE PATTERN
+has() { grep -q -- "$2" "$1"; }
+
+# pair NAME "LISTENER ARGS" "DIALER ARGS": runs a listening shim (arguments
+# start with the mode; --listen is added) and a dialing one (--dial is
+# added) and sets L_RC, D_RC, L (listener stdout), D (dialer stdout).
+pair() {
+	local name=$1
+	L=$WORK/$name.listener
+	D=$WORK/$name.dialer
+	: >"$L"
+	# shellcheck disable=SC2086 # word splitting of the argument strings is intended
+	"$BIN" $2 --listen 127.0.0.1:0 >"$L" 2>"$L.log" &
+	local pid=$!
+	for _ in $(seq 200); do
+		has "$L" '"event":"ready"' && break
+		sleep 0.05
+	done
+	# shellcheck disable=SC2086
+	"$BIN" $3 --dial "$(str "$L" node_id)@$(str "$L" addr)" >"$D" 2>"$D.log"
+	D_RC=$?
+	wait "$pid"
+	L_RC=$?
+}
+
+# result NAME STATUS: records a case (STATUS 0 = pass); prints both sides'
+# events on failure.
+result() {
+	if [ "$2" = 0 ]; then
+		echo "PASS $1"
+		passed=$((passed + 1))
+	else
+		echo "FAIL $1 (listener exit $L_RC, dialer exit $D_RC)"
+		sed 's/^/    listener: /' "$L"
+		sed 's/^/    dialer:   /' "$D"
+		failed=$((failed + 1))
+	fi
+}
+
+# ok_exchange: both exited 0, both printed done with the same byte count,
+# the listener authenticated the dialer's ID, and the driver (listener or
+# dialer, $1) verified $2 messages.
+ok_exchange() {
+	local driver=$1 count=$2
+	[ "$L_RC" = 0 ] && [ "$D_RC" = 0 ] &&
+		[ "$(str "$L" remote_id)" = "$(str "$D" node_id)" ] &&
+		has "$driver" "\"event\":\"done\",\"messages\":$count," &&
+		[ -n "$(num "$L" done bytes)" ] && [ "$(num "$L" done bytes)" = "$(num "$D" done bytes)" ]
+}
+
+# --- secretconn ---------------------------------------------------------
+SC="secretconn --timeout 60s"
+pair sc-listen-echo "$SC --seed 1 --role echo" "$SC --seed 2 --role drive --count 1000 --max-size 65536 --expect-id 3346db6d2d0c230ee3ce1faf824000112b8e692b"
+ok_exchange "$D" 1000
+result "secretconn: listener echo, dialer drive (1000 msgs)" $?
+
+pair sc-listen-drive "$SC --seed 3 --role drive --count 1000 --max-size 65536" "$SC --seed 4 --role echo"
+ok_exchange "$L" 1000
+result "secretconn: listener drive, dialer echo (1000 msgs)" $?
+
+pair sc-expect-id "$SC --seed 1 --role echo" "$SC --seed 2 --role drive --expect-id 0000000000000000000000000000000000000000"
+[ "$D_RC" = 1 ] && has "$D" '"event":"error","error":"remote ID mismatch'
+result "secretconn: --expect-id mismatch fails" $?
+
+# --- mconn --------------------------------------------------------------
+MC="mconn --timeout 60s --channels 0x01:1,0x02:5,0x20:10 --ping-interval 200ms --pong-timeout 100ms"
+pair mc-listen-echo "$MC --seed 1 --role echo" "$MC --seed 2 --role drive --count 300 --max-size 65536 --big-every 50 --linger 1s"
+ok_exchange "$D" 300 && has "$L" '"event":"status"' && has "$D" '"event":"status"'
+result "mconn: 3 channels, big-every 50, ping 200ms/100ms, linger 1s (listener echo)" $?
+
+pair mc-listen-drive "$MC --seed 3 --role drive --count 300 --max-size 65536 --big-every 50 --linger 1s" "$MC --seed 4 --role echo"
+ok_exchange "$L" 300
+result "mconn: same, listener drive, dialer echo" $?
+
+pair mc-small-packets "$MC --seed 5 --role echo --max-packet-payload 100 --flush-throttle 10ms --send-rate 2000000 --recv-rate 2000000" \
+	"$MC --seed 6 --role drive --count 100 --max-size 5000 --max-packet-payload 100 --flush-throttle 10ms --send-rate 2000000 --recv-rate 2000000"
+ok_exchange "$D" 100
+result "mconn: payload 100, flush 10ms, rate-limited 2 MB/s" $?
+
+pair mc-pong-timeout "mconn --timeout 20s --seed 1 --role echo --ping-interval 200ms --pong-timeout 100ms" "secretconn --timeout 20s --seed 2 --role sink"
+[ "$L_RC" = 1 ] && has "$L" '"error":"connection error: pong timeout"' && [ "$D_RC" = 0 ]
+result "mconn: silent peer (secretconn sink) causes pong timeout failure" $?
+
+pair mc-unknown-channel "mconn --timeout 20s --seed 1 --role echo --channels 0x02:1" "mconn --timeout 20s --seed 2 --role drive --channels 0x01:1 --count 10"
+[ "$L_RC" = 1 ] && has "$L" 'unknown channel 1' && [ "$D_RC" = 1 ] && has "$D" 'connection failed after 0/10 echoes'
+result "mconn: message on an unknown channel fails both sides" $?
+
+# --- switch -------------------------------------------------------------
+SW="switch --timeout 60s --channels 0x01:1,0x02:5,0x20:10"
+pair sw-listen-echo "$SW --seed 1 --role echo" "$SW --seed 2 --role drive --count 200 --max-size 65536 --big-every 50 --linger 500ms"
+ok_exchange "$D" 200 &&
+	has "$L" '"event":"peer","remote_id":"[0-9a-f]*","outbound":false,"node_info":{"protocol_version":{"p2p":8,"block":11,"app":0}' &&
+	has "$D" '"event":"peer","remote_id":"3346db6d2d0c230ee3ce1faf824000112b8e692b","outbound":true' &&
+	has "$D" '"network":"test-chain","version":"0.38.26","channels":\[1,2,32\]'
+result "switch: matching network, listener echo, dialer drive (200 msgs)" $?
+
+pair sw-listen-drive "$SW --seed 3 --role drive --count 200 --max-size 65536 --linger 500ms --moniker lst" "$SW --seed 4 --role echo --moniker dlr"
+ok_exchange "$L" 200 && has "$L" '"moniker":"dlr"' && has "$D" '"moniker":"lst"'
+result "switch: matching network, listener drive, dialer echo (200 msgs)" $?
+
+pair sw-network "$SW --seed 1 --network chain-a --exit-after-peer" "$SW --seed 2 --network chain-b --exit-after-peer"
+[ "$L_RC" = 0 ] && [ "$D_RC" = 0 ] &&
+	has "$L" '"event":"rejected","error":"incompatible: peer is on a different network. Got chain-b, expected chain-a","kind":"incompatible"' &&
+	has "$D" '"event":"rejected","error":"incompatible: peer is on a different network. Got chain-a, expected chain-b","kind":"incompatible"'
+result "switch: mismatching network rejected on both sides" $?
+
+pair sw-network-noexit "$SW --seed 1 --network chain-a --timeout 3s" "$SW --seed 2 --network chain-b"
+[ "$L_RC" = 1 ] && has "$L" '"kind":"incompatible"' && has "$L" '"error":"timeout' &&
+	[ "$D_RC" = 1 ] && has "$D" '"kind":"incompatible"' && has "$D" '"event":"error","error":"dial '
+result "switch: without --exit-after-peer a rejection is not success" $?
+
+pair sw-self "$SW --seed 7 --exit-after-peer" "$SW --seed 7 --exit-after-peer"
+[ "$L_RC" = 0 ] && [ "$D_RC" = 0 ] && has "$L" '"kind":"self"' && has "$D" '"event":"rejected","error":"self ID<'
+result "switch: connecting to our own ID is rejected as self" $?
+
+pair sw-exit-after-peer "$SW --seed 1 --exit-after-peer" "$SW --seed 2 --exit-after-peer"
+[ "$L_RC" = 0 ] && [ "$D_RC" = 0 ] && has "$L" '"event":"peer"' && has "$D" '"event":"peer"'
+result "switch: --exit-after-peer after a successful peer" $?
+
+# Dial a wrong ID: the dialer's transport rejects (auth), the listener sees
+# the connection dropped during the NodeInfo exchange (auth; EOF or reset).
+L=$WORK/sw-bad-id.listener D=$WORK/sw-bad-id.dialer
+: >"$L"
+"$BIN" $SW --seed 1 --exit-after-peer --listen 127.0.0.1:0 >"$L" 2>"$L.log" &
+pid=$!
+for _ in $(seq 200); do has "$L" '"event":"ready"' && break; sleep 0.05; done
+"$BIN" $SW --seed 2 --exit-after-peer --dial "0000000000000000000000000000000000000000@$(str "$L" addr)" >"$D" 2>"$D.log"
+D_RC=$?
+wait "$pid"
+L_RC=$?
+[ "$L_RC" = 0 ] && [ "$D_RC" = 0 ] &&
+	has "$D" '"kind":"auth"' && has "$D" 'dialed ID (0000000000000000000000000000000000000000) mismatch' &&
+	has "$L" '"event":"rejected","error":"auth failure: handshake failed: .*","kind":"auth"'
+result "switch: dialing with a wrong ID is an auth rejection on both sides" $?
+
+# --- benches ------------------------------------------------------------
+L=$WORK/bench.out D=$WORK/bench.out L_RC=- D_RC=-
+: >"$L"
+bench() {
+	local out
+	out=$("$BIN" "$@" 2>>"$WORK/bench.log")
+	local rc=$?
+	echo "$out" >>"$L"
+	echo "    $out"
+	[ "$rc" = 0 ] && [[ "$out" == '{"event":"bench",'* ]]
+}
+bench bench-secretconn --bytes $((64 << 20))
+result "bench-secretconn: throughput (64 MiB)" $?
+bench bench-secretconn --handshakes 100
+result "bench-secretconn: 100 handshakes" $?
+bench bench-mconn --msg-size 1024 --messages 20000
+result "bench-mconn: 1024-byte messages" $?
+bench bench-mconn --msg-size 65536 --messages 1000
+result "bench-mconn: 65536-byte messages" $?
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
