@@ -20,28 +20,17 @@ pub const TAG_LEN: usize = 16;
 /// [`Backend::RustCrypto`] otherwise. Cargo features are additive across a build, so any crate
 /// in the dependency graph enabling `ring` changes the default for everyone; pick a backend
 /// explicitly in [`Config`](crate::Config) when that matters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Backend {
     /// RustCrypto's pure-Rust `chacha20poly1305` (portable; uses SIMD when the CPU has it).
+    #[cfg_attr(not(feature = "ring"), default)]
     RustCrypto,
     /// ring's ChaCha20-Poly1305 (audited assembly; the fastest on x86_64 and aarch64).
     #[cfg(feature = "ring")]
     #[cfg_attr(docsrs, doc(cfg(feature = "ring")))]
+    #[default]
     Ring,
-}
-
-impl Default for Backend {
-    fn default() -> Self {
-        #[cfg(feature = "ring")]
-        {
-            Self::Ring
-        }
-        #[cfg(not(feature = "ring"))]
-        {
-            Self::RustCrypto
-        }
-    }
 }
 
 impl Backend {
@@ -67,9 +56,11 @@ impl Backend {
     }
 }
 
-/// A keyed AEAD of one direction.
+/// A keyed AEAD of one direction. There are two per connection, so the size difference
+/// between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Cipher {
-    RustCrypto(Box<chacha20poly1305::ChaCha20Poly1305>),
+    RustCrypto(chacha20poly1305::ChaCha20Poly1305),
     #[cfg(feature = "ring")]
     Ring(ring::aead::LessSafeKey),
 }
@@ -79,9 +70,7 @@ impl Cipher {
         Ok(match backend {
             Backend::RustCrypto => {
                 use chacha20poly1305::KeyInit as _;
-                Self::RustCrypto(Box::new(chacha20poly1305::ChaCha20Poly1305::new(
-                    key.into(),
-                )))
+                Self::RustCrypto(chacha20poly1305::ChaCha20Poly1305::new(key.into()))
             }
             #[cfg(feature = "ring")]
             Backend::Ring => {

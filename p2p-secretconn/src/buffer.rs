@@ -142,7 +142,7 @@ impl RecvBuf {
             {
                 if acc.len() >= used + len {
                     let rest = acc.split_off(used + len);
-                    let msg = core::mem::replace(acc, Vec::new());
+                    let msg = core::mem::take(acc);
                     self.extra = rest;
                     self.extra_pos = 0;
                     return Ok(Some(msg));
