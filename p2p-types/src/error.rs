@@ -69,8 +69,7 @@ pub enum Error {
         /// The address, without its scheme.
         addr: String,
     },
-    /// The `host:port` part of an address was malformed (missing port, stray colon or bracket);
-    /// bracket IPv6 hosts: `id@[::1]:26656`.
+    /// An address's `host:port` was malformed; write IPv6 hosts in brackets: `id@[::1]:26656`.
     #[error("address {addr:?} is not host:port: {reason}")]
     MalformedHostPort {
         /// The `host:port` text.
@@ -96,8 +95,7 @@ pub enum Error {
         /// The offending port text.
         port: String,
     },
-    /// A resolved address was given a DNS name; parse it as a `PeerAddress` and call
-    /// `PeerAddress::resolve` instead.
+    /// A `NetAddress` was given a DNS name; parse a `PeerAddress` and `resolve` it instead.
     #[error("host {host:?} is a DNS name, not an IP address; use PeerAddress::resolve")]
     HostNotIp {
         /// The DNS name.
@@ -123,8 +121,7 @@ pub enum Error {
         /// The offending port.
         port: u32,
     },
-    /// A protobuf `NetAddress` carried a malformed node ID. The reference decodes such an
-    /// address and only drops it later, so a receiver should skip the entry, not fail the batch.
+    /// A protobuf `NetAddress` had a bad node ID; skip that entry (the reference drops it later).
     #[error("address has an invalid node ID {id:?}: {source}")]
     NetAddressId {
         /// The offending ID text.
@@ -132,8 +129,7 @@ pub enum Error {
         /// Why the ID is invalid.
         source: Box<Self>,
     },
-    /// An address's IP can never be dialled (unspecified, broadcast or documentation range);
-    /// drop the address.
+    /// An address's IP can never be dialled (unspecified, broadcast, documentation); drop it.
     #[error("address IP {ip} is not usable: {reason}")]
     UnusableIp {
         /// The offending IP.
@@ -143,8 +139,7 @@ pub enum Error {
     },
 
     // ---- NodeInfo --------------------------------------------------------------------------
-    /// A NodeInfo's node ID was not in canonical lower-case hex; the reference compares IDs as
-    /// strings, so such a peer can never authenticate. The sender is faulty.
+    /// A NodeInfo's node ID was not lower-case hex, so it can never match the peer's key; reject.
     #[error("node ID {id:?} is not in canonical lower-case form")]
     NodeIdNotCanonical {
         /// The offending ID text.

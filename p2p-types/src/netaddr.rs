@@ -382,7 +382,9 @@ impl From<IpAddr> for Host {
 /// assert_eq!(peer.port(), 26656);
 /// assert!(peer.to_net_address().is_none()); // needs a lookup
 ///
-/// let local: PeerAddress = "deadbeefdeadbeefdeadbeefdeadbeefdeadbeef@127.0.0.1:26656".parse().unwrap();
+/// let local: PeerAddress = "deadbeefdeadbeefdeadbeefdeadbeefdeadbeef@127.0.0.1:26656"
+///     .parse()
+///     .unwrap();
 /// assert_eq!(local.resolve().unwrap().to_string(), local.to_string()); // no lookup needed
 /// ```
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -1166,6 +1168,19 @@ mod tests {
         let mut upper = pb;
         upper.id = ID.to_uppercase();
         assert_eq!(NetAddress::from_proto(&upper), Ok(a));
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serde_uses_the_text_form() {
+        let a = addr(&format!("{ID}@[2001:4860::1]:26656"));
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, format!("\"{ID}@[2001:4860::1]:26656\""));
+        assert_eq!(serde_json::from_str::<NetAddress>(&json).unwrap(), a);
+        let peer: PeerAddress = format!("{ID}@seed.example.com:1").parse().unwrap();
+        let json = serde_json::to_string(&peer).unwrap();
+        assert_eq!(serde_json::from_str::<PeerAddress>(&json).unwrap(), peer);
+        assert!(serde_json::from_str::<NetAddress>("\"seed.example.com:1\"").is_err());
     }
 
     fn any_ip() -> impl Strategy<Value = IpAddr> {

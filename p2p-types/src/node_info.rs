@@ -11,11 +11,9 @@
 //! ```
 //! use p2p_types::{NodeInfo, NodeKey, channels};
 //!
-//! let ours = {
-//!     let mut info = NodeInfo::new(NodeKey::from_seed([1; 32]).node_id(), "test-chain", "tcp://0.0.0.0:26656");
-//!     info.channels = vec![channels::PEX, channels::MEMPOOL];
-//!     info
-//! };
+//! let id = NodeKey::from_seed([1; 32]).node_id();
+//! let mut ours = NodeInfo::new(id, "test-chain", "tcp://0.0.0.0:26656");
+//! ours.channels = vec![channels::PEX, channels::MEMPOOL];
 //! let wire = ours.encode_delimited();
 //!
 //! // ... on the other side:
@@ -897,7 +895,12 @@ mod tests {
             version in ascii(20),
             channels in proptest::collection::vec(any::<u8>(), 0..20),
             moniker in "\\PC{0,20}",
-            tx_index in prop_oneof![Just(String::new()), Just("on".to_owned()), Just("off".to_owned()), ascii(4)],
+            tx_index in prop_oneof![
+                Just(String::new()),
+                Just("on".to_owned()),
+                Just("off".to_owned()),
+                ascii(4),
+            ],
             rpc_address in ascii(30),
         ) -> NodeInfo {
             NodeInfo {
@@ -925,7 +928,9 @@ mod tests {
         }
 
         #[test]
-        fn decode_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        fn decode_arbitrary_bytes_never_panics(
+            bytes in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
             if let Ok(ni) = NodeInfo::decode_delimited(&bytes) {
                 let _ = ni.validate();
                 let _ = ni.compatible_with(&ni);
