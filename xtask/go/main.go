@@ -59,6 +59,9 @@ func main() {
 		usageExit(fmt.Errorf("unknown mode %q", os.Args[1]))
 	}
 	if err := run(os.Args[2:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			exit(0, nil) // -h / --help: flag printed the usage to stderr
+		}
 		var u usageError
 		if errors.As(err, &u) {
 			usageExit(err)
@@ -125,6 +128,8 @@ func fail(err error) {
 
 // usageError marks errors caused by bad command-line usage (exit status 2).
 type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
 
 func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}

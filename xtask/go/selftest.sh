@@ -5,14 +5,20 @@
 #
 #   xtask/go/selftest.sh            # normal build
 #   SHIM_RACE=1 xtask/go/selftest.sh  # build with the race detector (needs cgo)
+#
+# The mconn keepalive cases use a 200ms ping interval and 100ms pong timeout
+# (1s/500ms with the race detector, which slows everything down so much that
+# a pong queued behind megabytes of echo traffic can miss 100ms).
 set -u
 cd "$(dirname "$0")"
 export GOTOOLCHAIN=local
 
 BIN=bin/cometbft-shim
+PING=200ms PONG=100ms LINGER=1s
 if [ "${SHIM_RACE:-0}" = 1 ]; then
 	BIN=bin/cometbft-shim-race
 	build=(go build -race -o "$BIN" .)
+	PING=1s PONG=500ms LINGER=2s
 else
 	build=(go build -o "$BIN" .)
 fi
@@ -56,9 +62,14 @@ pair() {
 	L_RC=$?
 }
 
-# result NAME STATUS: records a case (STATUS 0 = pass); prints both sides'
-# events on failure.
+# result NAME STATUS: records a case (STATUS 0 = pass; a data race reported
+# in the logs is a failure too); prints both sides' events on failure.
 result() {
+	if grep -q "DATA RACE" "$L.log" "$D.log" 2>/dev/null; then
+		echo "DATA RACE in $1:"
+		cat "$L.log" "$D.log" 2>/dev/null | grep -A30 "DATA RACE" | head -60
+		set -- "$1" 1
+	fi
 	if [ "$2" = 0 ]; then
 		echo "PASS $1"
 		passed=$((passed + 1))
@@ -95,13 +106,19 @@ pair sc-expect-id "$SC --seed 1 --role echo" "$SC --seed 2 --role drive --expect
 [ "$D_RC" = 1 ] && has "$D" '"event":"error","error":"remote ID mismatch'
 result "secretconn: --expect-id mismatch fails" $?
 
-# --- mconn --------------------------------------------------------------
-MC="mconn --timeout 60s --channels 0x01:1,0x02:5,0x20:10 --ping-interval 200ms --pong-timeout 100ms"
-pair mc-listen-echo "$MC --seed 1 --role echo" "$MC --seed 2 --role drive --count 300 --max-size 65536 --big-every 50 --linger 1s"
-ok_exchange "$D" 300 && has "$L" '"event":"status"' && has "$D" '"event":"status"'
-result "mconn: 3 channels, big-every 50, ping 200ms/100ms, linger 1s (listener echo)" $?
+# Two drivers with different seeds: whichever reads first sees a foreign
+# byte and must report the mismatch with its position.
+pair sc-mismatch "$SC --seed 5 --role drive --count 1 --max-size 1" "$SC --seed 6 --role drive --count 1 --max-size 1"
+[ "$L_RC" = 1 ] && [ "$D_RC" = 1 ] && cat "$L" "$D" | grep -q '"event":"error","error":"mismatch in message 0 at offset 0: .*","message":0,"offset":0}'
+result "secretconn: a wrong echo is reported with message index and offset" $?
 
-pair mc-listen-drive "$MC --seed 3 --role drive --count 300 --max-size 65536 --big-every 50 --linger 1s" "$MC --seed 4 --role echo"
+# --- mconn --------------------------------------------------------------
+MC="mconn --timeout 60s --channels 0x01:1,0x02:5,0x20:10 --ping-interval $PING --pong-timeout $PONG"
+pair mc-listen-echo "$MC --seed 1 --role echo" "$MC --seed 2 --role drive --count 300 --max-size 65536 --big-every 50 --linger $LINGER"
+ok_exchange "$D" 300 && has "$L" '"event":"status"' && has "$D" '"event":"status"'
+result "mconn: 3 channels, big-every 50, ping $PING/$PONG, linger $LINGER (listener echo)" $?
+
+pair mc-listen-drive "$MC --seed 3 --role drive --count 300 --max-size 65536 --big-every 50 --linger $LINGER" "$MC --seed 4 --role echo"
 ok_exchange "$L" 300
 result "mconn: same, listener drive, dialer echo" $?
 
@@ -166,12 +183,41 @@ L_RC=$?
 	has "$L" '"event":"rejected","error":"auth failure: handshake failed: .*","kind":"auth"'
 result "switch: dialing with a wrong ID is an auth rejection on both sides" $?
 
+# One listener, several dialers: each kind of inbound rejection, then a
+# real peer (drive, lingering) and a second connection with its ID.
+L=$WORK/sw-kinds.listener D=$WORK/sw-kinds.dialer
+: >"$L"
+: >"$D"
+"$BIN" $SW --seed 1 --channels 1:1 --timeout 30s --listen 127.0.0.1:0 >"$L" 2>"$L.log" &
+pid=$!
+for _ in $(seq 200); do has "$L" '"event":"ready"' && break; sleep 0.05; done
+TARGET="$(str "$L" node_id)@$(str "$L" addr)"
+D_RC=0
+for extra in "--block-version 10" "--channels 2:1" "--moniker="; do
+	# shellcheck disable=SC2086
+	"$BIN" $SW --seed 2 --exit-after-peer --dial "$TARGET" $extra >>"$D" 2>>"$D.log" || D_RC=$?
+done
+"$BIN" $SW --seed 3 --channels 1:1 --role drive --count 5 --linger 2s --dial "$TARGET" >>"$D" 2>>"$D.log" &
+dpid=$!
+for _ in $(seq 200); do has "$L" '"event":"peer"' && break; sleep 0.05; done
+"$BIN" $SW --seed 3 --channels 1:1 --exit-after-peer --dial "$TARGET" >>"$D" 2>>"$D.log" || D_RC=$?
+wait "$dpid" || D_RC=$?
+wait "$pid"
+L_RC=$?
+[ "$L_RC" = 0 ] && [ "$D_RC" = 0 ] &&
+	has "$L" '"error":"incompatible: peer is on a different Block version. Got 10, expected 11","kind":"incompatible"' &&
+	has "$L" '"error":"incompatible: peer has no common channels. Our channels: 01 ; Peer channels: 02","kind":"incompatible"' &&
+	has "$L" '"error":"invalid NodeInfo: info.Moniker must be valid non-empty ASCII text without tabs, but got ","kind":"invalid"' &&
+	has "$L" '"error":"duplicate ID<04dca987d187f625139dd9a381ed47d4e901c716>","kind":"duplicate"' &&
+	has "$L" '"event":"done","messages":5,'
+result "switch: listener reports block-version, channels, invalid NodeInfo and duplicate-ID rejections" $?
+
 # --- benches ------------------------------------------------------------
 L=$WORK/bench.out D=$WORK/bench.out L_RC=- D_RC=-
 : >"$L"
 bench() {
 	local out
-	out=$("$BIN" "$@" 2>>"$WORK/bench.log")
+	out=$("$BIN" "$@" 2>"$L.log")
 	local rc=$?
 	echo "$out" >>"$L"
 	echo "    $out"
