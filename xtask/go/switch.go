@@ -43,7 +43,7 @@ func runSwitch(args []string) error {
 	if err != nil {
 		return err
 	}
-	nodeKey := p2p.NodeKey{PrivKey: nodeKey(c.seed)}
+	nk := p2p.NodeKey{PrivKey: nodeKey(c.seed)}
 
 	// Addresses. The transport keeps its listener private and reports the
 	// address it was given, so for port 0 we pick a free port first (bind
@@ -55,7 +55,7 @@ func runSwitch(args []string) error {
 		if err != nil {
 			return err
 		}
-		listenAddr = p2p.NewNetAddress(nodeKey.ID(), addr)
+		listenAddr = p2p.NewNetAddress(nk.ID(), addr)
 		if advertised == "" {
 			advertised = "tcp://" + addr.String()
 		}
@@ -71,7 +71,7 @@ func runSwitch(args []string) error {
 
 	nodeInfo := p2p.DefaultNodeInfo{
 		ProtocolVersion: p2p.NewProtocolVersion(*p2pVersion, *blockVersion, *appVersion),
-		DefaultNodeID:   nodeKey.ID(),
+		DefaultNodeID:   nk.ID(),
 		ListenAddr:      advertised,
 		Network:         *network,
 		Version:         *softVersion,
@@ -98,11 +98,11 @@ func runSwitch(args []string) error {
 	events := make(chan any, 100)
 	errc := make(chan error, 4)
 	reactor := newEchoReactor(m.descriptors(), events)
-	transport := p2p.NewMultiplexTransport(nodeInfo, nodeKey, m.config())
+	transport := p2p.NewMultiplexTransport(nodeInfo, nk, m.config())
 	sw := p2p.NewSwitch(cfg, transport)
 	sw.SetLogger(rejectLogger{logger.With("module", "p2p"), events})
 	sw.SetNodeInfo(nodeInfo)
-	sw.SetNodeKey(&nodeKey)
+	sw.SetNodeKey(&nk)
 	sw.SetAddrBook(nopAddrBook{})
 	sw.AddReactor("ECHO", reactor)
 
@@ -110,7 +110,7 @@ func runSwitch(args []string) error {
 		_ = sw.Stop()
 		_ = transport.Close()
 	}
-	ready := readyEvent{"ready", string(nodeKey.ID()), ""}
+	ready := readyEvent{"ready", string(nk.ID()), ""}
 	if listenAddr != nil {
 		if err := transport.Listen(*listenAddr); err != nil {
 			return err
