@@ -1,4 +1,4 @@
-//! Checks the crate against the golden vectors in `shared/spec/vectors/` (computed from the
+//! Checks the crate against the golden vectors in `testdata/vectors/` (a copy of the spec vectors) (computed from the
 //! reference's encodings; see that folder's README).
 
 use std::net::IpAddr;
@@ -15,7 +15,7 @@ use p2p_types::{
 use prost::Message as _;
 use serde_json::Value;
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/spec/vectors/");
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/vectors/");
 
 fn load(name: &str) -> Value {
     let path = format!("{VECTORS}{name}");
