@@ -1,0 +1,580 @@
+//! Suite `secretconn`: one-direction throughput over loopback TCP and sequential handshakes.
+//!
+//! Figures and their references (all measured in this run):
+//! - `throughput` (RustCrypto backend) and `throughput_fast` (ring backend): MiB/s of payload
+//!   from one `SecretStream` to another over loopback TCP, sender and receiver each on its own
+//!   thread, large writes. References: `aead_bound` (the slower of sealing alone and opening
+//!   alone of 1028-byte frames in memory on one core, raw backend calls), `tendermint-p2p`
+//!   (its SecretConnection over `BufReader`/`BufWriter`, its best case), `loopback_tcp` (plain
+//!   TCP, same harness), `go-cometbft` (the reference's SecretConnection, Go to Go).
+//! - `handshake`: sequential handshakes per second over already-connected loopback TCP pairs,
+//!   one thread per side. References: `crypto_bound` (one side's X25519 keygen + DH + ed25519
+//!   sign + verify + HKDF on one core), `tendermint-p2p` (same harness), `go-cometbft`.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::net::{TcpListener as StdListener, TcpStream as StdStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use p2p_secretconn::{Backend, Config, SecretStream};
+use p2p_types::NodeKey;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use super::{Report, Scale, median, mib_per_s};
+use crate::shim::{self, GoStatus};
+
+const SUITE: &str = "secretconn";
+const FRAME_PLAIN: usize = 1028;
+const FRAME_SEALED: usize = 1044;
+const WRITE_CHUNK: usize = 1 << 20;
+const READ_CHUNK: usize = 256 * 1024;
+
+pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
+    let go = match shim::build()? {
+        GoStatus::Ready(bin) => Some(bin),
+        GoStatus::Unavailable(why) => {
+            eprintln!("bench: the Go reference is unavailable, its lines are skipped: {why}");
+            None
+        }
+    };
+
+    // References shared by both throughput figures.
+    let loopback = median(
+        (0..scale.reps())
+            .map(|_| loopback_tcp(scale.bytes(1 << 30)))
+            .collect::<anyhow::Result<_>>()?,
+    );
+    let tm = median(
+        (0..scale.reps())
+            .map(|_| tendermint_throughput(scale.bytes(256 << 20)))
+            .collect::<anyhow::Result<_>>()?,
+    );
+    let go_mibs = match &go {
+        Some(bin) => Some(go_bench(
+            bin,
+            &["--bytes", &scale.bytes(256 << 20).to_string()],
+            "mib_per_s",
+        )?),
+        None => None,
+    };
+
+    let backends: &[(&'static str, Backend, usize)] = &[
+        ("throughput", Backend::RustCrypto, 256 << 20),
+        ("throughput_fast", Backend::Ring, 1 << 30),
+    ];
+    for &(name, backend, bytes) in backends {
+        let bound = median(
+            (0..scale.reps())
+                .map(|_| aead_bound(backend, scale.bytes(256 << 20)))
+                .collect(),
+        );
+        let ours = median(
+            (0..scale.reps())
+                .map(|_| our_throughput(backend, scale.bytes(bytes)))
+                .collect::<anyhow::Result<_>>()?,
+        );
+        report.line(SUITE, name, ours, "MiB/s", "aead_bound", bound);
+        report.line(SUITE, name, ours, "MiB/s", "tendermint-p2p", tm);
+        report.line(SUITE, name, ours, "MiB/s", "loopback_tcp", loopback);
+        match go_mibs {
+            Some(g) => report.line(SUITE, name, ours, "MiB/s", "go-cometbft", g),
+            None => report.missing(SUITE, name, "go-cometbft", "Go reference unavailable"),
+        }
+    }
+
+    let n = scale.count(1000);
+    let crypto = crypto_bound(n);
+    let ours = median(
+        (0..scale.reps())
+            .map(|_| our_handshakes(n))
+            .collect::<anyhow::Result<_>>()?,
+    );
+    let tm_hs = median(
+        (0..scale.reps())
+            .map(|_| tendermint_handshakes(n))
+            .collect::<anyhow::Result<_>>()?,
+    );
+    report.line(SUITE, "handshake", ours, "per_s", "crypto_bound", crypto);
+    report.line(SUITE, "handshake", ours, "per_s", "tendermint-p2p", tm_hs);
+    match &go {
+        Some(bin) => {
+            let g = go_bench(bin, &["--handshakes", &n.to_string()], "per_s")?;
+            report.line(SUITE, "handshake", ours, "per_s", "go-cometbft", g);
+        }
+        None => report.missing(
+            SUITE,
+            "handshake",
+            "go-cometbft",
+            "Go reference unavailable",
+        ),
+    }
+    Ok(())
+}
+
+/// The slower of sealing alone and opening alone of `total` bytes of 1028-byte frames in
+/// memory, on this thread, with the backend's raw API.
+fn aead_bound(backend: Backend, total: usize) -> f64 {
+    const FRAMES: usize = 4096; // 4 MiB working set
+    let key = [7u8; 32];
+    let rounds = (total / (FRAMES * 1024)).max(1);
+    let mut buf = vec![0u8; FRAMES * FRAME_SEALED];
+    let seal_all = |buf: &mut [u8], base: u64| {
+        for (i, frame) in buf.chunks_exact_mut(FRAME_SEALED).enumerate() {
+            let (plain, tag) = frame.split_at_mut(FRAME_PLAIN);
+            tag.copy_from_slice(&raw_seal(
+                backend,
+                &key,
+                p2p_secretconn::nonce_bytes(base + i as u64),
+                plain,
+            ));
+        }
+    };
+    let open_all = |buf: &mut [u8], base: u64| {
+        for (i, frame) in buf.chunks_exact_mut(FRAME_SEALED).enumerate() {
+            let (body, tag) = frame.split_at_mut(FRAME_PLAIN);
+            let ok = raw_open(
+                backend,
+                &key,
+                p2p_secretconn::nonce_bytes(base + i as u64),
+                body,
+                tag,
+            );
+            assert!(ok, "benchmark frames must open");
+        }
+    };
+    let mut seal_time = Duration::ZERO;
+    let mut open_time = Duration::ZERO;
+    for r in 0..rounds {
+        let base = (r * FRAMES) as u64;
+        let t = Instant::now();
+        seal_all(&mut buf, base);
+        seal_time += t.elapsed();
+        let t = Instant::now();
+        open_all(&mut buf, base);
+        open_time += t.elapsed();
+    }
+    let bytes = rounds * FRAMES * 1024;
+    mib_per_s(bytes, seal_time).min(mib_per_s(bytes, open_time))
+}
+
+fn raw_seal(backend: Backend, key: &[u8; 32], nonce: [u8; 12], buf: &mut [u8]) -> [u8; 16] {
+    match backend {
+        Backend::Ring => {
+            use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+            // Set the key up once per thread, as a connection does.
+            thread_local! {
+                static KEY: std::cell::RefCell<Option<LessSafeKey>> = const { std::cell::RefCell::new(None) };
+            }
+            KEY.with(|k| {
+                let mut k = k.borrow_mut();
+                let k = k.get_or_insert_with(|| {
+                    LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).expect("32-byte key"))
+                });
+                let tag = k
+                    .seal_in_place_separate_tag(
+                        Nonce::assume_unique_for_key(nonce),
+                        Aad::empty(),
+                        buf,
+                    )
+                    .expect("seal");
+                tag.as_ref().try_into().expect("16-byte tag")
+            })
+        }
+        _ => {
+            use chacha20poly1305::aead::{AeadInOut as _, KeyInit as _};
+            thread_local! {
+                static KEY: std::cell::RefCell<Option<chacha20poly1305::ChaCha20Poly1305>> = const { std::cell::RefCell::new(None) };
+            }
+            KEY.with(|k| {
+                let mut k = k.borrow_mut();
+                let c =
+                    k.get_or_insert_with(|| chacha20poly1305::ChaCha20Poly1305::new(key.into()));
+                c.encrypt_inout_detached(&nonce.into(), &[], buf.into())
+                    .expect("seal")
+                    .into()
+            })
+        }
+    }
+}
+
+fn raw_open(backend: Backend, key: &[u8; 32], nonce: [u8; 12], buf: &mut [u8], tag: &[u8]) -> bool {
+    match backend {
+        Backend::Ring => {
+            use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey};
+            thread_local! {
+                static KEY: std::cell::RefCell<Option<LessSafeKey>> = const { std::cell::RefCell::new(None) };
+            }
+            KEY.with(|k| {
+                let mut k = k.borrow_mut();
+                let k = k.get_or_insert_with(|| {
+                    LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).expect("32-byte key"))
+                });
+                let tag = Tag::try_from(tag).expect("16-byte tag");
+                k.open_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::empty(),
+                    tag,
+                    buf,
+                    0..,
+                )
+                .is_ok()
+            })
+        }
+        _ => {
+            use chacha20poly1305::aead::{AeadInOut as _, KeyInit as _};
+            thread_local! {
+                static KEY: std::cell::RefCell<Option<chacha20poly1305::ChaCha20Poly1305>> = const { std::cell::RefCell::new(None) };
+            }
+            KEY.with(|k| {
+                let mut k = k.borrow_mut();
+                let c =
+                    k.get_or_insert_with(|| chacha20poly1305::ChaCha20Poly1305::new(key.into()));
+                let tag: [u8; 16] = tag.try_into().expect("16-byte tag");
+                c.decrypt_inout_detached(&nonce.into(), &[], buf.into(), &tag.into())
+                    .is_ok()
+            })
+        }
+    }
+}
+
+/// A connected loopback TCP pair (std sockets).
+fn tcp_pair() -> anyhow::Result<(StdStream, StdStream)> {
+    let l = StdListener::bind("127.0.0.1:0")?;
+    let a = StdStream::connect(l.local_addr()?)?;
+    let (b, _) = l.accept()?;
+    a.set_nodelay(true)?;
+    b.set_nodelay(true)?;
+    Ok((a, b))
+}
+
+fn current_thread() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Runs `send` and `recv` on two threads started together; returns the time from the start
+/// signal until `recv` finished.
+fn two_threads<S, R>(send: S, recv: R) -> anyhow::Result<Duration>
+where
+    S: FnOnce(&Barrier) -> anyhow::Result<()> + Send + 'static,
+    R: FnOnce(&Barrier) -> anyhow::Result<Instant> + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(3));
+    let (b1, b2) = (barrier.clone(), barrier.clone());
+    let s = std::thread::spawn(move || send(&b1));
+    let r = std::thread::spawn(move || recv(&b2));
+    barrier.wait();
+    let start = Instant::now();
+    let end = r
+        .join()
+        .map_err(|_| anyhow::anyhow!("receiver panicked"))??;
+    s.join().map_err(|_| anyhow::anyhow!("sender panicked"))??;
+    Ok(end.saturating_duration_since(start))
+}
+
+fn loopback_tcp(total: usize) -> anyhow::Result<f64> {
+    let (a, b) = tcp_pair()?;
+    let d = two_threads(
+        move |go| {
+            let rt = current_thread()?;
+            rt.block_on(async move {
+                let mut a = tokio::net::TcpStream::from_std({
+                    a.set_nonblocking(true)?;
+                    a
+                })?;
+                let chunk = vec![0x5a; WRITE_CHUNK];
+                go.wait();
+                let mut sent = 0;
+                while sent < total {
+                    let n = chunk.len().min(total - sent);
+                    a.write_all(&chunk[..n]).await?;
+                    sent += n;
+                }
+                a.flush().await?;
+                anyhow::Ok(())
+            })
+        },
+        move |go| {
+            let rt = current_thread()?;
+            rt.block_on(async move {
+                let mut b = tokio::net::TcpStream::from_std({
+                    b.set_nonblocking(true)?;
+                    b
+                })?;
+                let mut buf = vec![0u8; READ_CHUNK];
+                go.wait();
+                let mut got = 0;
+                while got < total {
+                    let n = b.read(&mut buf).await?;
+                    anyhow::ensure!(n > 0, "early EOF");
+                    got += n;
+                }
+                anyhow::Ok(Instant::now())
+            })
+        },
+    )?;
+    Ok(mib_per_s(total, d))
+}
+
+fn our_throughput(backend: Backend, total: usize) -> anyhow::Result<f64> {
+    let (a, b) = tcp_pair()?;
+    let mut config = Config::default();
+    config.backend(backend);
+    let (ca, cb) = (config.clone(), config);
+    // The handshake happens before the start signal; both sides need each other for it.
+    let hs = Arc::new(Barrier::new(2));
+    let (h1, h2) = (hs.clone(), hs);
+    let d = two_threads(
+        move |go| {
+            let rt = current_thread()?;
+            rt.block_on(async move {
+                a.set_nonblocking(true)?;
+                let tcp = tokio::net::TcpStream::from_std(a)?;
+                let mut s =
+                    SecretStream::handshake_with(tcp, &NodeKey::from_seed([1; 32]), &ca).await?;
+                h1.wait();
+                let chunk = vec![0x5a; WRITE_CHUNK];
+                go.wait();
+                let mut sent = 0;
+                while sent < total {
+                    let n = chunk.len().min(total - sent);
+                    s.write_all(&chunk[..n]).await?;
+                    sent += n;
+                }
+                s.flush().await?;
+                anyhow::Ok(())
+            })
+        },
+        move |go| {
+            let rt = current_thread()?;
+            rt.block_on(async move {
+                b.set_nonblocking(true)?;
+                let tcp = tokio::net::TcpStream::from_std(b)?;
+                let mut s =
+                    SecretStream::handshake_with(tcp, &NodeKey::from_seed([2; 32]), &cb).await?;
+                h2.wait();
+                let mut buf = vec![0u8; READ_CHUNK];
+                go.wait();
+                let mut got = 0;
+                while got < total {
+                    let n = s.read(&mut buf).await?;
+                    anyhow::ensure!(n > 0, "early EOF");
+                    got += n;
+                }
+                anyhow::Ok(Instant::now())
+            })
+        },
+    )?;
+    Ok(mib_per_s(total, d))
+}
+
+/// `tendermint-p2p`'s SecretConnection needs one `Read + Write` object; this one buffers
+/// both directions, which is its best case (it writes every 1044-byte frame separately).
+/// Its handshake never flushes, so writes go straight through until `buffered` is set.
+struct BufIo {
+    r: BufReader<StdStream>,
+    w: BufWriter<StdStream>,
+    buffered: Arc<AtomicBool>,
+}
+
+impl BufIo {
+    fn new(s: StdStream) -> anyhow::Result<(Self, Arc<AtomicBool>)> {
+        let buffered = Arc::new(AtomicBool::new(false));
+        Ok((
+            Self {
+                r: BufReader::with_capacity(READ_CHUNK, s.try_clone()?),
+                w: BufWriter::with_capacity(READ_CHUNK, s),
+                buffered: buffered.clone(),
+            },
+            buffered,
+        ))
+    }
+}
+
+impl Read for BufIo {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.r.read(buf)
+    }
+}
+
+impl Write for BufIo {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.w.write(buf)?;
+        if !self.buffered.load(Ordering::Relaxed) {
+            self.w.flush()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.w.flush()
+    }
+}
+
+fn tm_key(seed: u8) -> ed25519_consensus::SigningKey {
+    ed25519_consensus::SigningKey::from([seed; 32])
+}
+
+fn tendermint_throughput(total: usize) -> anyhow::Result<f64> {
+    use tendermint_p2p::secret_connection::{SecretConnection, Version};
+    let (a, b) = tcp_pair()?;
+    let hs = Arc::new(Barrier::new(2));
+    let (h1, h2) = (hs.clone(), hs);
+    let d = two_threads(
+        move |go| {
+            let (io, buffered) = BufIo::new(a)?;
+            let mut sc = SecretConnection::new(io, tm_key(1), Version::V0_34)
+                .map_err(|e| anyhow::anyhow!("tendermint-p2p handshake: {e}"))?;
+            buffered.store(true, Ordering::Relaxed);
+            h1.wait();
+            let chunk = vec![0x5a; WRITE_CHUNK];
+            go.wait();
+            let mut sent = 0;
+            while sent < total {
+                let n = chunk.len().min(total - sent);
+                sc.write_all(&chunk[..n])?;
+                sent += n;
+            }
+            sc.flush()?;
+            Ok(())
+        },
+        move |go| {
+            let (io, buffered) = BufIo::new(b)?;
+            let mut sc = SecretConnection::new(io, tm_key(2), Version::V0_34)
+                .map_err(|e| anyhow::anyhow!("tendermint-p2p handshake: {e}"))?;
+            buffered.store(true, Ordering::Relaxed);
+            h2.wait();
+            // It panics on reads shorter than a frame's data: read 1024 bytes at a time.
+            let mut buf = [0u8; 1024];
+            go.wait();
+            let mut got = 0;
+            while got < total {
+                let n = sc.read(&mut buf)?;
+                anyhow::ensure!(n > 0, "early EOF");
+                got += n;
+            }
+            Ok(Instant::now())
+        },
+    )?;
+    Ok(mib_per_s(total, d))
+}
+
+/// One side's handshake crypto, `n` times on this thread: X25519 keygen and DH, ed25519 sign
+/// and verify, HKDF-SHA256 (96 bytes). Returns handshakes per second.
+fn crypto_bound(n: usize) -> f64 {
+    use ed25519_dalek::{Signer as _, Verifier as _};
+    let signer = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+    let peer = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
+    let peer_pub = peer.verifying_key();
+    let peer_eph = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([5; 32]));
+    let challenge = [9u8; 32];
+    let peer_sig = peer.sign(&challenge);
+    let mut rng = rand::rng();
+    let start = Instant::now();
+    for _ in 0..n {
+        let mut seed = [0u8; 32];
+        rand::Rng::fill_bytes(&mut rng, &mut seed);
+        let secret = x25519_dalek::StaticSecret::from(seed);
+        let public = x25519_dalek::PublicKey::from(&secret);
+        let dh = secret.diffie_hellman(&peer_eph);
+        let mut okm = [0u8; 96];
+        hkdf::Hkdf::<sha2::Sha256>::new(None, dh.as_bytes())
+            .expand(
+                b"TENDERMINT_SECRET_CONNECTION_KEY_AND_CHALLENGE_GEN",
+                &mut okm,
+            )
+            .expect("96 bytes");
+        let sig = signer.sign(&challenge);
+        let ok = peer_pub.verify(&challenge, &peer_sig).is_ok();
+        std::hint::black_box((public, okm, sig, ok));
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Connected pairs for `n` handshakes, made ahead of time (connecting is not timed).
+fn pairs(n: usize) -> anyhow::Result<Vec<(StdStream, StdStream)>> {
+    (0..n).map(|_| tcp_pair()).collect()
+}
+
+/// Runs `n` sequential handshakes, in batches of pre-connected pairs; `side` does one side's
+/// handshakes over its list of sockets. Returns handshakes per second.
+fn sequential_handshakes<F>(n: usize, side: F) -> anyhow::Result<f64>
+where
+    F: Fn(Vec<StdStream>, u8) -> anyhow::Result<()> + Send + Sync + Copy + 'static,
+{
+    const BATCH: usize = 200;
+    let mut total = Duration::ZERO;
+    let mut done = 0;
+    while done < n {
+        let k = BATCH.min(n - done);
+        let (xs, ys): (Vec<_>, Vec<_>) = pairs(k)?.into_iter().unzip();
+        total += two_threads(
+            move |go| {
+                go.wait();
+                side(xs, 1)
+            },
+            move |go| {
+                go.wait();
+                side(ys, 2)?;
+                Ok(Instant::now())
+            },
+        )?;
+        done += k;
+    }
+    Ok(n as f64 / total.as_secs_f64())
+}
+
+fn our_handshakes(n: usize) -> anyhow::Result<f64> {
+    sequential_handshakes(n, |socks, seed| {
+        let rt = current_thread()?;
+        let key = NodeKey::from_seed([seed; 32]);
+        rt.block_on(async move {
+            for s in socks {
+                s.set_nonblocking(true)?;
+                let tcp = tokio::net::TcpStream::from_std(s)?;
+                let conn = SecretStream::handshake(tcp, &key).await?;
+                std::hint::black_box(conn.remote_node_id());
+            }
+            anyhow::Ok(())
+        })
+    })
+}
+
+fn tendermint_handshakes(n: usize) -> anyhow::Result<f64> {
+    use tendermint_p2p::secret_connection::{SecretConnection, Version};
+    sequential_handshakes(n, |socks, seed| {
+        for s in socks {
+            let sc = SecretConnection::new(s, tm_key(seed), Version::V0_34)
+                .map_err(|e| anyhow::anyhow!("tendermint-p2p handshake: {e}"))?;
+            std::hint::black_box(sc.remote_pubkey());
+        }
+        Ok(())
+    })
+}
+
+/// Runs the shim's `bench-secretconn` and returns the named field of its `bench` event.
+fn go_bench(bin: &std::path::Path, args: &[&str], field: &str) -> anyhow::Result<f64> {
+    let out = std::process::Command::new(bin)
+        .arg("bench-secretconn")
+        .args(args)
+        .output()
+        .context("running the Go shim")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "Go bench failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        if v["event"] == "bench" {
+            return v[field]
+                .as_f64()
+                .ok_or_else(|| anyhow::anyhow!("no {field} in {v}"));
+        }
+    }
+    anyhow::bail!("the Go bench printed no result: {text}")
+}
