@@ -14,9 +14,15 @@ use p2p_types::varint;
 /// make us hold before it has authenticated.
 pub(crate) const IO_HANDSHAKE_MSG_LIMIT: usize = 64 * 1024;
 
+/// Initial size of a receive buffer: enough for the handshake. It grows to its full size on
+/// the first read that would not fit a frame, so idle connections stay small.
+const INITIAL_RECV_BUF: usize = 2 * SEALED_FRAME_LEN;
+
 /// Receive-side buffer: `[consumed | plaintext | raw ciphertext | free]`.
 pub(crate) struct RecvBuf {
-    buf: Box<[u8]>,
+    buf: Vec<u8>,
+    /// The size `buf` may grow to.
+    max: usize,
     /// Decrypted data not yet handed out, within `buf`.
     plain_start: usize,
     plain_end: usize,
@@ -30,9 +36,10 @@ pub(crate) struct RecvBuf {
 
 impl RecvBuf {
     pub(crate) fn new(capacity: usize) -> Self {
-        let capacity = capacity.max(SEALED_FRAME_LEN);
+        let max = capacity.max(SEALED_FRAME_LEN);
         Self {
-            buf: vec![0u8; capacity].into_boxed_slice(),
+            buf: vec![0u8; INITIAL_RECV_BUF.min(max)],
+            max,
             plain_start: 0,
             plain_end: 0,
             raw_start: 0,
@@ -61,6 +68,9 @@ impl RecvBuf {
             self.raw_start = 0;
             self.plain_start = 0;
             self.plain_end = 0;
+        }
+        if self.buf.len() - self.raw_end < SEALED_FRAME_LEN && self.buf.len() < self.max {
+            self.buf.resize(self.max, 0);
         }
         &mut self.buf[self.raw_end..]
     }
@@ -113,7 +123,7 @@ impl RecvBuf {
     /// Takes the peer's delimited ephemeral-key message off the front of the raw bytes, if it
     /// has fully arrived.
     pub(crate) fn take_ephemeral(&mut self) -> Result<Option<Vec<u8>>, Error> {
-        let limit = IO_HANDSHAKE_MSG_LIMIT.min(self.buf.len() - varint::MAX_VARINT_LEN);
+        let limit = IO_HANDSHAKE_MSG_LIMIT.min(self.max - varint::MAX_VARINT_LEN);
         let Some((len, used)) =
             varint::decode_length_prefix(self.raw(), limit).map_err(prefix_error)?
         else {

@@ -103,15 +103,16 @@ impl Sealer {
     /// `out` and encrypted in place, so the data is copied exactly once.
     pub fn seal(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         let start = out.len();
-        out.resize(start + frames_for(data.len()) * SEALED_FRAME_LEN, 0);
-        let frames = out[start..].chunks_exact_mut(SEALED_FRAME_LEN);
-        for (chunk, frame) in data.chunks(DATA_MAX_SIZE).zip(frames) {
-            let frame: &mut [u8; SEALED_FRAME_LEN] = frame
+        out.reserve(frames_for(data.len()) * SEALED_FRAME_LEN);
+        for chunk in data.chunks(DATA_MAX_SIZE) {
+            let frame_start = out.len();
+            out.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
+            out.extend_from_slice(chunk);
+            // Zero padding (only short frames have any) and room for the tag.
+            out.resize(frame_start + SEALED_FRAME_LEN, 0);
+            let frame: &mut [u8; SEALED_FRAME_LEN] = (&mut out[frame_start..])
                 .try_into()
                 .map_err(|_| Error::FrameLength { len: 0 })?;
-            frame[..DATA_LEN_SIZE].copy_from_slice(&(chunk.len() as u32).to_le_bytes());
-            frame[DATA_LEN_SIZE..DATA_LEN_SIZE + chunk.len()].copy_from_slice(chunk);
-            // The rest of the frame is already zero: `resize` filled it.
             if let Err(e) = self.seal_plaintext_in_place(frame) {
                 out.truncate(start);
                 return Err(e);

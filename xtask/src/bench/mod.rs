@@ -1,6 +1,7 @@
 //! `cargo xtask bench [SUITE] [--json] [--quick]`: every figure is printed beside a reference
 //! measured in the same run, with their ratio, because absolute times on shared machines mean
-//! little.
+//! little. Each figure and each reference is the best of several runs (five; one with
+//! `--quick`), measured in the same way.
 
 mod secretconn;
 
@@ -106,14 +107,14 @@ impl Scale {
     }
 
     pub fn reps(self) -> usize {
-        if self.quick { 1 } else { 3 }
+        if self.quick { 1 } else { 5 }
     }
 }
 
-/// Median of a few repetitions of a measurement that returns a rate.
-pub fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
+/// The best of a few repetitions of a rate measurement: the run least disturbed by whatever
+/// else the machine was doing. Figures and references are aggregated the same way.
+pub fn best(xs: Vec<f64>) -> f64 {
+    xs.into_iter().fold(f64::NAN, f64::max)
 }
 
 pub fn mib_per_s(bytes: usize, d: Duration) -> f64 {
