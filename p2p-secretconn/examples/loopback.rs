@@ -51,7 +51,10 @@ async fn main() -> Result<(), BoxError> {
 
     let tcp = TcpStream::connect(addr).await?;
     let conn = SecretStream::handshake(tcp, &bob_key).await?;
-    println!("bob:   connected, peer proved it is {}", conn.remote_node_id());
+    println!(
+        "bob:   connected, peer proved it is {}",
+        conn.remote_node_id()
+    );
     let bob = run_side("bob", conn, b"hi alice, bob here", 2).await?;
     let alice = alice.await??;
     println!(
