@@ -14,8 +14,9 @@ use p2p_types::varint;
 /// make us hold before it has authenticated.
 pub(crate) const IO_HANDSHAKE_MSG_LIMIT: usize = 64 * 1024;
 
-/// Initial size of a receive buffer: enough for the handshake. It grows to its full size on
-/// the first read that would not fit a frame, so idle connections stay small.
+/// Initial size of a receive buffer: enough for the handshake. It grows to its full size as
+/// soon as one transport read fills it (more data was waiting), so connections that only ever
+/// carry small messages stay small.
 const INITIAL_RECV_BUF: usize = 2 * SEALED_FRAME_LEN;
 
 /// Receive-side buffer: `[consumed | plaintext | raw ciphertext | free]`.
@@ -69,8 +70,8 @@ impl RecvBuf {
             self.plain_start = 0;
             self.plain_end = 0;
         }
-        if self.buf.len() - self.raw_end < SEALED_FRAME_LEN && self.buf.len() < self.max {
-            self.buf.resize(self.max, 0);
+        if self.buf.len() - self.raw_end < SEALED_FRAME_LEN {
+            self.grow();
         }
         &mut self.buf[self.raw_end..]
     }
@@ -78,6 +79,17 @@ impl RecvBuf {
     /// Records that `n` bytes were written into [`spare`](Self::spare).
     pub(crate) fn filled(&mut self, n: usize) {
         self.raw_end = (self.raw_end + n).min(self.buf.len());
+        if self.raw_end == self.buf.len() {
+            // The read took all the room there was, so more is probably waiting: read in
+            // full-size pieces from now on.
+            self.grow();
+        }
+    }
+
+    fn grow(&mut self) {
+        if self.buf.len() < self.max {
+            self.buf.resize(self.max, 0);
+        }
     }
 
     /// Copies decrypted data into `out`, opening further complete frames while `out` has room.
@@ -268,6 +280,21 @@ mod tests {
         let n = sb.seal(&mut s, &data[4096..]).unwrap();
         assert_eq!(n, DATA_MAX_SIZE);
         assert_eq!(sb.pending().len(), 4 * SEALED_FRAME_LEN);
+    }
+
+    #[test]
+    fn recv_buf_grows_once_a_read_fills_it() {
+        let max = 64 * SEALED_FRAME_LEN;
+        let mut rb = RecvBuf::new(max);
+        // Small reads leave it small.
+        assert_eq!(rb.spare().len(), INITIAL_RECV_BUF);
+        rb.filled(100);
+        assert_eq!(rb.spare().len(), INITIAL_RECV_BUF - 100);
+        // A read that takes all the room grows it to the full size at once.
+        let room = rb.spare().len();
+        rb.filled(room);
+        assert_eq!(rb.raw().len(), INITIAL_RECV_BUF);
+        assert_eq!(rb.spare().len(), max - INITIAL_RECV_BUF);
     }
 
     #[test]
