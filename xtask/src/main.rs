@@ -25,7 +25,7 @@ commands:
       --list         list the cases and exit
       --require-go   fail if the Go reference cannot be built (also: XTASK_REQUIRE_GO=1)
   bench [SUITE] [--json] [--quick]
-      Run benchmark suites (default: all). Suites: secretconn.
+      Run benchmark suites (default: all). Suites: secretconn, mconn, transport.
       --json         one JSON object per figure
       --quick        smaller workloads (for smoke tests; figures are noisier)
 ";

@@ -3,7 +3,9 @@
 //! little. Each figure and each reference is the best of several runs (five; one with
 //! `--quick`), measured in the same way.
 
+mod mconn;
 mod secretconn;
+mod transport;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -121,7 +123,7 @@ pub fn mib_per_s(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64() / (1024.0 * 1024.0)
 }
 
-const SUITES: &[&str] = &["secretconn"];
+const SUITES: &[&str] = &["secretconn", "mconn", "transport"];
 
 pub fn main(args: &[String]) -> anyhow::Result<ExitCode> {
     let mut json = false;
@@ -143,6 +145,8 @@ pub fn main(args: &[String]) -> anyhow::Result<ExitCode> {
     for s in &suites {
         match s.as_str() {
             "secretconn" => secretconn::run(&mut report, scale)?,
+            "mconn" => mconn::run(&mut report, scale)?,
+            "transport" => transport::run(&mut report, scale)?,
             _ => unreachable!("suite names are checked above"),
         }
     }

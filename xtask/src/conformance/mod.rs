@@ -5,7 +5,9 @@
 //! `N passed, M failed`. If the Go reference cannot be built here, one loud line says so and
 //! nothing counts as passed.
 
+mod mconn;
 mod secretconn;
+mod transport;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,8 @@ pub struct Case {
 fn all_cases() -> Vec<Case> {
     let mut cases = Vec::new();
     cases.extend(secretconn::cases());
+    cases.extend(mconn::cases());
+    cases.extend(transport::cases());
     cases
 }
 

@@ -1,0 +1,7 @@
+//! Suite `mconn` (being written).
+
+use super::{Report, Scale};
+
+pub fn run(_report: &mut Report, _scale: Scale) -> anyhow::Result<()> {
+    Ok(())
+}
