@@ -16,7 +16,7 @@ use p2p_types::{NodeId, NodeKey};
 
 use crate::buffer::{RecvBuf, SendBuf};
 use crate::frame::{Opener, Sealer};
-use crate::handshake::{Handshake, RemoteIdentity};
+use crate::handshake::{AwaitingEphemeral, Handshake, RemoteIdentity};
 use crate::{Config, Error};
 
 /// A transport that can be cloned into a second handle to the same connection, so the two
@@ -102,10 +102,20 @@ impl<T: Read + Write> SecretStream<T> {
     }
 
     /// Runs the handshake with explicit settings.
-    pub fn handshake_with(mut io: T, identity: &NodeKey, config: &Config) -> Result<Self, Error> {
-        let mut recv = RecvBuf::new(config.read_buffer_len());
+    pub fn handshake_with(io: T, identity: &NodeKey, config: &Config) -> Result<Self, Error> {
         let (hs, eph) = Handshake::with_backend(identity, &mut rand::rng(), config.backend);
-        io.write_all(&eph)?;
+        Self::handshake_from(io, hs, &eph, config)
+    }
+
+    /// Runs the handshake from a started sans-IO [`Handshake`] whose message is `eph`.
+    pub(crate) fn handshake_from(
+        mut io: T,
+        hs: Handshake<AwaitingEphemeral>,
+        eph: &[u8],
+        config: &Config,
+    ) -> Result<Self, Error> {
+        let mut recv = RecvBuf::new(config.read_buffer_len());
+        io.write_all(eph)?;
         io.flush()?;
         let peer_eph = loop {
             if let Some(msg) = recv.take_ephemeral()? {
@@ -125,7 +135,21 @@ impl<T: Read + Write> SecretStream<T> {
         };
         let (session, remote) = hs.recv_auth_sig(&peer_auth)?;
         let (sealer, opener) = session.split();
-        Ok(Self {
+        Ok(Self::from_parts(io, sealer, opener, recv, remote, config))
+    }
+}
+
+impl<T> SecretStream<T> {
+    /// An established stream from its parts; `recv` holds whatever followed the handshake.
+    pub(crate) fn from_parts(
+        io: T,
+        sealer: Sealer,
+        opener: Opener,
+        recv: RecvBuf,
+        remote: RemoteIdentity,
+        config: &Config,
+    ) -> Self {
+        Self {
             io,
             reader: ReadState {
                 opener,
@@ -138,7 +162,7 @@ impl<T: Read + Write> SecretStream<T> {
                 failed: None,
             },
             remote,
-        })
+        }
     }
 }
 

@@ -33,6 +33,9 @@ pub(crate) struct RecvBuf {
     /// Plaintext left over from the handshake's last frame, served before anything else.
     extra: Vec<u8>,
     extra_pos: usize,
+    /// A frame failed to open after data of earlier frames was handed out in the same call:
+    /// the error is reported on the next call (and every later one).
+    failed: Option<Error>,
 }
 
 impl RecvBuf {
@@ -47,6 +50,7 @@ impl RecvBuf {
             raw_end: 0,
             extra: Vec::new(),
             extra_pos: 0,
+            failed: None,
         }
     }
 
@@ -95,11 +99,17 @@ impl RecvBuf {
     /// Copies decrypted data into `out`, opening further complete frames while `out` has room.
     /// Returns the number of bytes copied; 0 means a transport read is needed (or `out` is
     /// empty).
+    ///
+    /// Every byte of the frames that authenticated before a bad one is handed out before the
+    /// error is reported (as the reference, which reads frame by frame, does).
     pub(crate) fn read_plain(
         &mut self,
         opener: &mut Opener,
         out: &mut [u8],
     ) -> Result<usize, Error> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         let mut copied = 0;
         if self.extra_pos < self.extra.len() {
             let n = (self.extra.len() - self.extra_pos).min(out.len());
@@ -124,7 +134,15 @@ impl RecvBuf {
                 break;
             }
             let start = self.raw_start;
-            let range = opener.open_frame_range(&mut self.buf[start..start + SEALED_FRAME_LEN])?;
+            let range =
+                match opener.open_frame_range(&mut self.buf[start..start + SEALED_FRAME_LEN]) {
+                    Ok(range) => range,
+                    Err(e) if copied > 0 => {
+                        self.failed = Some(e);
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
             self.raw_start += SEALED_FRAME_LEN;
             self.plain_start = start + range.start;
             self.plain_end = start + range.end;
@@ -193,12 +211,14 @@ fn prefix_error(e: p2p_types::Error) -> Error {
 }
 
 /// Send-side buffer: sealed frames waiting for the transport.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // The blocking adapter needs less.
 pub(crate) struct SendBuf {
     buf: Vec<u8>,
     pos: usize,
     limit: usize,
 }
 
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 impl SendBuf {
     pub(crate) fn new(limit: usize) -> Self {
         Self {
@@ -295,6 +315,28 @@ mod tests {
         rb.filled(room);
         assert_eq!(rb.raw().len(), INITIAL_RECV_BUF);
         assert_eq!(rb.spare().len(), max - INITIAL_RECV_BUF);
+    }
+
+    #[test]
+    fn data_before_a_bad_frame_is_delivered_first() {
+        let (mut s, mut o) = keys();
+        let mut wire = Vec::new();
+        s.seal(b"authentic", &mut wire).unwrap();
+        s.seal(b"forged", &mut wire).unwrap();
+        wire[SEALED_FRAME_LEN + 10] ^= 1;
+        let mut rb = RecvBuf::new(4 * SEALED_FRAME_LEN);
+        let spare = rb.spare();
+        spare[..wire.len()].copy_from_slice(&wire);
+        rb.filled(wire.len());
+        let mut out = [0u8; 100];
+        assert_eq!(rb.read_plain(&mut o, &mut out).unwrap(), 9);
+        assert_eq!(&out[..9], b"authentic");
+        for _ in 0..2 {
+            assert!(matches!(
+                rb.read_plain(&mut o, &mut out),
+                Err(Error::Crypto)
+            ));
+        }
     }
 
     #[test]

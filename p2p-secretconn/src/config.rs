@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use crate::aead::Backend;
-use crate::frame::SEALED_FRAME_LEN;
 
 /// Settings for [`SecretStream`](crate::SecretStream) and
 /// [`blocking::SecretStream`](crate::blocking::SecretStream).
@@ -81,11 +80,13 @@ impl Config {
         self.handshake_timeout
     }
 
+    #[cfg(any(feature = "std", feature = "tokio"))]
     pub(crate) fn read_buffer_len(&self) -> usize {
-        self.read_buffer_frames * SEALED_FRAME_LEN
+        self.read_buffer_frames * crate::SEALED_FRAME_LEN
     }
 
+    #[cfg(any(feature = "std", feature = "tokio"))]
     pub(crate) fn write_buffer_len(&self) -> usize {
-        self.write_buffer_frames * SEALED_FRAME_LEN
+        self.write_buffer_frames * crate::SEALED_FRAME_LEN
     }
 }

@@ -90,7 +90,10 @@ impl Sealer {
 
     /// Seals a frame whose plaintext (`len ‖ data ‖ padding`) is already in
     /// `frame[..FRAME_PLAINTEXT_LEN]`, writing the tag after it.
-    fn seal_plaintext_in_place(&mut self, frame: &mut [u8; SEALED_FRAME_LEN]) -> Result<(), Error> {
+    pub(crate) fn seal_plaintext_in_place(
+        &mut self,
+        frame: &mut [u8; SEALED_FRAME_LEN],
+    ) -> Result<(), Error> {
         let nonce = self.nonce.next()?;
         let (plain, tag_out) = frame.split_at_mut(FRAME_PLAINTEXT_LEN);
         let tag = self.cipher.seal_in_place(nonce, plain)?;

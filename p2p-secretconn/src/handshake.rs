@@ -77,7 +77,7 @@ pub struct RemoteIdentity {
 }
 
 impl RemoteIdentity {
-    fn new(public_key: VerifyingKey) -> Self {
+    pub(crate) fn new(public_key: VerifyingKey) -> Self {
         Self {
             node_id: NodeId::from_public_key(&public_key),
             public_key,
@@ -193,27 +193,7 @@ impl Handshake<AwaitingEphemeral> {
             public: local,
             backend,
         } = self.state;
-
-        let shared = secret.diffie_hellman(&XPublicKey::from(remote));
-        drop(secret);
-        if !shared.was_contributory() {
-            return Err(Error::LowOrderKey);
-        }
-
-        let local_is_least = local <= remote;
-        let (lo, hi) = if local_is_least {
-            (&local, &remote)
-        } else {
-            (&remote, &local)
-        };
-        let mut transcript = Transcript::new(TRANSCRIPT_LABEL);
-        transcript.append_message(LABEL_EPH_LOWER, lo);
-        transcript.append_message(LABEL_EPH_UPPER, hi);
-        transcript.append_message(LABEL_DH_SECRET, shared.as_bytes());
-
-        let keys = derive_secrets(shared.as_bytes(), local_is_least);
-        let mut challenge = Zeroizing::new([0u8; 32]);
-        transcript.challenge_bytes(LABEL_MAC, challenge.as_mut());
+        let Derived { keys, challenge } = derive(secret, &local, &remote)?;
 
         let mut sealer = Sealer::new(backend, &keys.send)?;
         let opener = Opener::new(backend, &keys.recv)?;
@@ -257,55 +237,60 @@ impl Handshake<AwaitingAuthSig> {
     /// Checks the peer's delimited `AuthSigMessage` (length prefix included) and completes the
     /// handshake.
     pub fn recv_auth_sig(self, msg: &[u8]) -> Result<(SecretSession, RemoteIdentity), Error> {
-        let (len, used) = varint::decode_length_prefix(msg, MAX_HANDSHAKE_MSG_LEN)
-            .map_err(handshake_decode_error)?
-            .ok_or(Error::MalformedHandshake {
-                reason: "auth signature message is truncated",
-            })?;
-        let body = msg
-            .get(used..)
-            .filter(|b| b.len() == len)
-            .ok_or(Error::MalformedHandshake {
-                reason: "auth signature message length does not match its prefix",
-            })?;
-        let auth = AuthSigMessage::decode(body).map_err(|_| Error::MalformedHandshake {
-            reason: "auth signature message is not a valid protobuf",
-        })?;
-        let key_bytes = match auth.pub_key.and_then(|k| k.sum) {
-            Some(public_key::Sum::Ed25519(bytes)) => bytes,
-            Some(public_key::Sum::Secp256k1(_)) => {
-                return Err(Error::UnsupportedKeyType {
-                    key_type: "secp256k1",
-                });
-            }
-            None => {
-                return Err(Error::MalformedHandshake {
-                    reason: "auth signature message carries no public key",
-                });
-            }
-        };
-        let key_bytes: [u8; 32] =
-            key_bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| Error::MalformedHandshake {
-                    reason: "ed25519 public key is not 32 bytes",
-                })?;
-        let public_key =
-            VerifyingKey::from_bytes(&key_bytes).map_err(|_| Error::InvalidPublicKey)?;
-        let signature =
-            Signature::from_slice(&auth.sig).map_err(|_| Error::MalformedHandshake {
-                reason: "signature is not 64 bytes",
-            })?;
-        public_key
-            .verify(self.state.challenge.as_ref(), &signature)
-            .map_err(|_| Error::ChallengeVerification)?;
+        let public_key = check_auth_sig(&self.state.challenge, msg)?;
         let AwaitingAuthSig { sealer, opener, .. } = self.state;
         Ok((
             SecretSession::from_parts(sealer, opener),
             RemoteIdentity::new(public_key),
         ))
     }
+}
+
+/// Decodes a delimited `AuthSigMessage` (length prefix included) and checks that it carries an
+/// ed25519 key and that key's signature of `challenge`.
+pub(crate) fn check_auth_sig(challenge: &[u8; 32], msg: &[u8]) -> Result<VerifyingKey, Error> {
+    let (len, used) = varint::decode_length_prefix(msg, MAX_HANDSHAKE_MSG_LEN)
+        .map_err(handshake_decode_error)?
+        .ok_or(Error::MalformedHandshake {
+            reason: "auth signature message is truncated",
+        })?;
+    let body = msg
+        .get(used..)
+        .filter(|b| b.len() == len)
+        .ok_or(Error::MalformedHandshake {
+            reason: "auth signature message length does not match its prefix",
+        })?;
+    let auth = AuthSigMessage::decode(body).map_err(|_| Error::MalformedHandshake {
+        reason: "auth signature message is not a valid protobuf",
+    })?;
+    let key_bytes = match auth.pub_key.and_then(|k| k.sum) {
+        Some(public_key::Sum::Ed25519(bytes)) => bytes,
+        Some(public_key::Sum::Secp256k1(_)) => {
+            return Err(Error::UnsupportedKeyType {
+                key_type: "secp256k1",
+            });
+        }
+        None => {
+            return Err(Error::MalformedHandshake {
+                reason: "auth signature message carries no public key",
+            });
+        }
+    };
+    let key_bytes: [u8; 32] =
+        key_bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::MalformedHandshake {
+                reason: "ed25519 public key is not 32 bytes",
+            })?;
+    let public_key = VerifyingKey::from_bytes(&key_bytes).map_err(|_| Error::InvalidPublicKey)?;
+    let signature = Signature::from_slice(&auth.sig).map_err(|_| Error::MalformedHandshake {
+        reason: "signature is not 64 bytes",
+    })?;
+    public_key
+        .verify(challenge, &signature)
+        .map_err(|_| Error::ChallengeVerification)?;
+    Ok(public_key)
 }
 
 fn handshake_decode_error(e: p2p_types::Error) -> Error {
@@ -319,8 +304,43 @@ fn handshake_decode_error(e: p2p_types::Error) -> Error {
     }
 }
 
+/// What one side derives from the two ephemeral keys.
+pub(crate) struct Derived {
+    pub(crate) keys: SessionKeys,
+    pub(crate) challenge: Zeroizing<[u8; 32]>,
+}
+
+/// DH with low-order rejection, then the session keys (HKDF) and the challenge (Merlin).
+pub(crate) fn derive(
+    secret: StaticSecret,
+    local: &[u8; 32],
+    remote: &[u8; 32],
+) -> Result<Derived, Error> {
+    let shared = secret.diffie_hellman(&XPublicKey::from(*remote));
+    drop(secret);
+    if !shared.was_contributory() {
+        return Err(Error::LowOrderKey);
+    }
+
+    let local_is_least = local <= remote;
+    let (lo, hi) = if local_is_least {
+        (local, remote)
+    } else {
+        (remote, local)
+    };
+    let mut transcript = Transcript::new(TRANSCRIPT_LABEL);
+    transcript.append_message(LABEL_EPH_LOWER, lo);
+    transcript.append_message(LABEL_EPH_UPPER, hi);
+    transcript.append_message(LABEL_DH_SECRET, shared.as_bytes());
+
+    let keys = derive_secrets(shared.as_bytes(), local_is_least);
+    let mut challenge = Zeroizing::new([0u8; 32]);
+    transcript.challenge_bytes(LABEL_MAC, challenge.as_mut());
+    Ok(Derived { keys, challenge })
+}
+
 /// Parses the delimited `BytesValue` carrying the peer's ephemeral key.
-fn decode_ephemeral(msg: &[u8]) -> Result<[u8; 32], Error> {
+pub(crate) fn decode_ephemeral(msg: &[u8]) -> Result<[u8; 32], Error> {
     let (len, used) = varint::decode_length_prefix(msg, MAX_HANDSHAKE_MSG_LEN)
         .map_err(handshake_decode_error)?
         .ok_or(Error::MalformedHandshake {

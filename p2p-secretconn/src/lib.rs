@@ -55,10 +55,14 @@ mod aead;
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub mod blocking;
+#[cfg(any(feature = "std", feature = "tokio"))]
 mod buffer;
 mod config;
 mod error;
 mod frame;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 pub mod manual;
 #[cfg(feature = "tokio")]

@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::buffer::{RecvBuf, SendBuf};
 use crate::frame::{Opener, Sealer};
-use crate::handshake::{Handshake, RemoteIdentity};
+use crate::handshake::{AwaitingEphemeral, Handshake, RemoteIdentity};
 use crate::{Config, Error};
 
 /// An established secret connection over `T`.
@@ -87,12 +87,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin> SecretStream<T> {
     }
 
     /// Runs the handshake with explicit settings.
-    pub async fn handshake_with(
+    pub async fn handshake_with(io: T, identity: &NodeKey, config: &Config) -> Result<Self, Error> {
+        let (hs, eph) = Handshake::with_backend(identity, &mut rand::rng(), config.backend);
+        Self::handshake_from(io, hs, &eph, config).await
+    }
+
+    /// Runs the handshake from a started sans-IO [`Handshake`] whose message is `eph`.
+    pub(crate) async fn handshake_from(
         mut io: T,
-        identity: &NodeKey,
+        hs: Handshake<AwaitingEphemeral>,
+        eph: &[u8],
         config: &Config,
     ) -> Result<Self, Error> {
-        let fut = run_handshake(&mut io, identity, config);
+        let fut = run_handshake(&mut io, hs, eph, config);
         let (reader, writer, remote) = match config.handshake_timeout {
             Some(timeout) => tokio::time::timeout(timeout, fut)
                 .await
@@ -110,6 +117,32 @@ impl<T: AsyncRead + AsyncWrite + Unpin> SecretStream<T> {
 }
 
 impl<T> SecretStream<T> {
+    /// An established stream from its parts; `recv` holds whatever followed the handshake.
+    #[cfg(all(fuzzing, feature = "std"))]
+    pub(crate) fn from_parts(
+        io: T,
+        sealer: Sealer,
+        opener: Opener,
+        recv: RecvBuf,
+        remote: RemoteIdentity,
+        config: &Config,
+    ) -> Self {
+        Self {
+            io,
+            reader: ReadState {
+                opener,
+                buf: recv,
+                failed: None,
+            },
+            writer: WriteState {
+                sealer,
+                buf: SendBuf::new(config.write_buffer_len()),
+                failed: None,
+            },
+            remote,
+        }
+    }
+
     /// The peer's authenticated identity.
     pub fn remote(&self) -> &RemoteIdentity {
         &self.remote
@@ -193,14 +226,14 @@ impl<W> SecretWriteHalf<W> {
 /// Runs both handshake steps, sending and receiving concurrently within each.
 async fn run_handshake<T: AsyncRead + AsyncWrite + Unpin>(
     io: &mut T,
-    identity: &NodeKey,
+    hs: Handshake<AwaitingEphemeral>,
+    eph: &[u8],
     config: &Config,
 ) -> Result<(ReadState, WriteState, RemoteIdentity), Error> {
     let mut recv = RecvBuf::new(config.read_buffer_len());
     let mut send = SendBuf::new(config.write_buffer_len());
 
-    let (hs, eph) = Handshake::with_backend(identity, &mut rand::rng(), config.backend);
-    send.push_raw(&eph);
+    send.push_raw(eph);
     let mut peer_eph = None;
     poll_fn(|cx| {
         let written = poll_drain_flush(io, &mut send, cx)?.is_ready();
