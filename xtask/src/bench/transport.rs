@@ -1,7 +1,217 @@
-//! Suite `transport` (being written).
+//! Suite `transport`: full upgrades per second over loopback TCP.
+//!
+//! Figures and their reference (all measured in this run):
+//! - `upgrades_1` and `upgrades_16`: complete upgrades per second with 1 and with 16 dialers
+//!   running at once against one listening `TcpTransport`, all in one multi-threaded tokio
+//!   runtime. An upgrade counts when the dialer's `dial` returned a `Connection` and the
+//!   listener's `accept` returned its side: TCP connect, SecretConnection handshake, NodeInfo
+//!   exchange and checks, MConnection started on both sides. Each dialer loops dial → cleanup
+//!   with its own node key (one transport cannot hold two connections to one address); the
+//!   listener cleans up each connection as it accepts it. Setup (keys, transports, the
+//!   listener, one warm-up dial per dialer) is not timed.
+//! - Reference `crypto_bound`: one side's handshake crypto per second on one core (X25519
+//!   keygen and DH, Merlin challenge, HKDF-SHA256, both AEAD key setups with one frame sealed
+//!   and one opened, ed25519 sign and verify), the same measurement as the `secretconn` suite's.
+//!   An upgrade needs this work on both sides, so a machine with two cores busy with nothing
+//!   else upgrades at most about `crypto_bound` connections per second: the ratio is the share
+//!   of the crypto-bound rate the whole pipeline achieves.
 
-use super::{Report, Scale};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-pub fn run(_report: &mut Report, _scale: Scale) -> anyhow::Result<()> {
+use anyhow::anyhow;
+use p2p_mconn::{ChannelDescriptor, MConnConfig};
+use p2p_transport::{TcpTransport, Transport, TransportConfig};
+use p2p_types::{NetAddress, NodeInfo, NodeKey};
+
+use super::{Report, Scale, best};
+
+const SUITE: &str = "transport";
+const FRAME_PLAIN: usize = 1028;
+
+pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
+    let n = scale.count(1000);
+    let crypto = best((0..scale.reps()).map(|_| crypto_bound(n)).collect());
+    for (name, dialers) in [("upgrades_1", 1), ("upgrades_16", 16)] {
+        let v = best(
+            (0..scale.reps())
+                .map(|_| upgrades(n, dialers))
+                .collect::<anyhow::Result<_>>()?,
+        );
+        report.line(SUITE, name, v, "per_s", "crypto_bound", crypto);
+    }
     Ok(())
+}
+
+fn node(seed: u64) -> anyhow::Result<TcpTransport> {
+    let mut s = [0u8; 32];
+    s[..8].copy_from_slice(&seed.to_be_bytes());
+    s[8..].copy_from_slice(b"p2p-rs bench transport!!");
+    let key = NodeKey::from_seed(s);
+    let mut info = NodeInfo::new(key.node_id(), "bench-chain", "tcp://127.0.0.1:26656");
+    info.channels = vec![0x20, 0x30];
+    let mut mconn = MConnConfig::default();
+    mconn.send_rate(0).recv_rate(0);
+    let mut config = TransportConfig::default();
+    config
+        .channels([
+            ChannelDescriptor::new(0x20, 6).send_queue_capacity(100),
+            ChannelDescriptor::new(0x30, 5),
+        ])
+        .mconn(mconn)
+        // Generous: 16 dialers share two cores with the listener.
+        .handshake_timeout(Duration::from_secs(30))
+        .accept_queue(64);
+    config.dangerous().allow_duplicate_ip(true);
+    Ok(TcpTransport::new(key, info, config)?)
+}
+
+/// `n` (rounded up to a multiple of `dialers`) full upgrades by `dialers` concurrent dialers;
+/// returns upgrades per second.
+fn upgrades(n: usize, dialers: usize) -> anyhow::Result<f64> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = Arc::new(node(0)?);
+        let bound = listener.listen("127.0.0.1:0".parse()?).await?;
+        let target = NetAddress::new(listener.upgrade_config().node_id(), bound);
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let acceptor = {
+            let (l, accepted) = (Arc::clone(&listener), Arc::clone(&accepted));
+            tokio::spawn(async move {
+                loop {
+                    match l.accept().await {
+                        Ok(c) => {
+                            l.cleanup(c);
+                            accepted.fetch_add(1, Ordering::Release);
+                        }
+                        Err(e) if e.is_closed() => return anyhow::Ok(()),
+                        Err(e) => return Err(anyhow!("rejected during the bench: {e}")),
+                    }
+                }
+            })
+        };
+        let ts: Vec<Arc<TcpTransport>> = (1..=dialers as u64)
+            .map(|s| node(s).map(Arc::new))
+            .collect::<anyhow::Result<_>>()?;
+        // Warm-up: one untimed upgrade per dialer.
+        for t in &ts {
+            let c = t.dial(&target).await?;
+            t.cleanup(c);
+        }
+        let warm = ts.len();
+        while accepted.load(Ordering::Acquire) < warm {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+
+        let per = n.div_ceil(dialers);
+        let total = per * dialers;
+        let start = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for t in ts {
+            set.spawn(async move {
+                for _ in 0..per {
+                    let c = t.dial(&target).await?;
+                    t.cleanup(c);
+                }
+                anyhow::Ok(())
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r??;
+        }
+        while accepted.load(Ordering::Acquire) < warm + total {
+            if acceptor.is_finished() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        listener.close().await;
+        acceptor.await??;
+        anyhow::ensure!(
+            accepted.load(Ordering::Acquire) == warm + total,
+            "the listener accepted {} of {} upgrades",
+            accepted.load(Ordering::Acquire),
+            warm + total
+        );
+        Ok(total as f64 / secs)
+    })
+}
+
+/// One side's handshake crypto, `n` times on this thread; handshakes per second. The same
+/// work as the `secretconn` suite's `crypto_bound` (kept in step with it by hand).
+fn crypto_bound(n: usize) -> f64 {
+    use ed25519_dalek::{Signer as _, Verifier as _};
+    use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+    let signer = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+    let peer = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
+    let peer_pub_bytes = peer.verifying_key().to_bytes();
+    let peer_eph = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([5; 32]));
+    let challenge = [9u8; 32];
+    let peer_sig = peer.sign(&challenge);
+    let recv_key = [11u8; 32];
+    let unbound = |k: &[u8]| UnboundKey::new(&CHACHA20_POLY1305, k).map(LessSafeKey::new);
+    let Ok(peer_sealer) = unbound(&recv_key) else {
+        return f64::NAN;
+    };
+    let mut peer_frame = vec![0u8; FRAME_PLAIN];
+    let Ok(peer_tag) = peer_sealer.seal_in_place_separate_tag(
+        Nonce::assume_unique_for_key([0; 12]),
+        Aad::empty(),
+        &mut peer_frame,
+    ) else {
+        return f64::NAN;
+    };
+    let mut rng = rand::rng();
+    let start = Instant::now();
+    for _ in 0..n {
+        let mut seed = [0u8; 32];
+        rand::Rng::fill_bytes(&mut rng, &mut seed);
+        let secret = x25519_dalek::StaticSecret::from(seed);
+        let public = x25519_dalek::PublicKey::from(&secret);
+        let dh = secret.diffie_hellman(&peer_eph);
+        let mut t = merlin::Transcript::new(b"TENDERMINT_SECRET_CONNECTION_TRANSCRIPT_HASH");
+        t.append_message(b"EPHEMERAL_LOWER_PUBLIC_KEY", public.as_bytes());
+        t.append_message(b"EPHEMERAL_UPPER_PUBLIC_KEY", peer_eph.as_bytes());
+        t.append_message(b"DH_SECRET", dh.as_bytes());
+        let mut mac = [0u8; 32];
+        t.challenge_bytes(b"SECRET_CONNECTION_MAC", &mut mac);
+        let mut okm = [0u8; 96];
+        let expanded = hkdf::Hkdf::<sha2::Sha256>::new(None, dh.as_bytes()).expand(
+            b"TENDERMINT_SECRET_CONNECTION_KEY_AND_CHALLENGE_GEN",
+            &mut okm,
+        );
+        let (Ok(send), Ok(recv)) = (unbound(&okm[32..64]), unbound(&recv_key)) else {
+            return f64::NAN;
+        };
+        let sig = signer.sign(&mac);
+        let mut frame = [0u8; FRAME_PLAIN];
+        frame[..64].copy_from_slice(&sig.to_bytes());
+        let tag = send
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key([0; 12]),
+                Aad::empty(),
+                &mut frame,
+            )
+            .map(|t| t.as_ref()[0])
+            .unwrap_or(0);
+        let mut incoming = peer_frame.clone();
+        let opened = recv
+            .open_in_place_separate_tag(
+                Nonce::assume_unique_for_key([0; 12]),
+                Aad::empty(),
+                peer_tag,
+                &mut incoming,
+                0..,
+            )
+            .is_ok();
+        let ok = ed25519_dalek::VerifyingKey::from_bytes(&peer_pub_bytes)
+            .map(|k| k.verify(&challenge, &peer_sig).is_ok())
+            .unwrap_or(false);
+        std::hint::black_box((public, okm, expanded.is_ok(), tag, opened, ok));
+    }
+    n as f64 / start.elapsed().as_secs_f64()
 }
