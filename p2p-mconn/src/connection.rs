@@ -457,8 +457,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let mut bucket = TokenBucket::new(shared.send_rate.load(Ordering::Relaxed), start);
     let mut buf = BytesMut::with_capacity(WRITE_BUFFER_SIZE);
     let mut last_flush: Option<Instant> = None;
+    // When a flush last carried a pong, and whether a pong waits for the next flush.
+    let mut last_pong_flush: Option<Instant> = None;
+    let mut pong_waiting = false;
     // Bytes handed to `io` since its last flush.
     let mut unflushed = false;
+    // A pong sits in `buf`: further pings are answered by it.
+    let mut pong_in_buf = false;
     let mut draining = false;
 
     loop {
@@ -490,11 +495,19 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 }
             }
         }
-        // Any number of pings since the last pong get one pong, flushed with the next flush
-        // (so a peer flooding pings cannot force a flush per ping).
-        if shared.pong_due.swap(false, Ordering::AcqRel) {
+        // Any number of pings since the last pong get one pong. It is flushed at once (the
+        // peer's pong timeout may be shorter than our flush throttle) unless a pong was
+        // flushed within the last flush throttle: then it goes with the next flush, so a peer
+        // flooding pings cannot force a flush per ping.
+        // Pings arriving while a pong still waits in the buffer are answered by that pong.
+        if shared.pong_due.swap(false, Ordering::AcqRel) && !pong_in_buf {
             buf.put_slice(&PONG_BYTES);
             control += PONG_BYTES.len();
+            pong_in_buf = true;
+            pong_waiting = true;
+            if last_pong_flush.is_none_or(|t| now >= t + cfg.flush_throttle) {
+                flush_now = true;
+            }
         }
         sched.handle_timeout(now);
         bucket.set_rate(shared.send_rate.load(Ordering::Relaxed), now);
@@ -538,6 +551,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             io.write_all(&buf).await?;
             buf.clear();
             unflushed = true;
+            pong_in_buf = false;
         }
         let mut flush_at = None;
         if (unflushed || !buf.is_empty()) && (flush_now || !more) {
@@ -546,10 +560,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 if !buf.is_empty() {
                     io.write_all(&buf).await?;
                     buf.clear();
+                    pong_in_buf = false;
                 }
                 io.flush().await?;
                 unflushed = false;
                 last_flush = Some(Instant::now());
+                if std::mem::take(&mut pong_waiting) {
+                    last_pong_flush = last_flush;
+                }
             } else {
                 flush_at = Some(due);
             }

@@ -43,8 +43,9 @@
 //! - **Flushes.** The buffer is written out when it is full, and flushed as soon as the write
 //!   task runs out of queued data, but at most once per `flush_throttle`: an idle link gets its
 //!   message out immediately instead of after up to 100 ms, and a busy one is flushed no more
-//!   often than the reference's. Pongs are flushed with the next flush, so a peer flooding pings
-//!   cannot force a flush per ping; our own pings are flushed at once.
+//!   often than the reference's. Our own pings are flushed at once, and so is a pong (the peer's
+//!   pong timeout may be shorter than our flush throttle), except that pongs force at most one
+//!   flush per `flush_throttle`: a peer flooding pings cannot force a flush per ping.
 //! - **Token bucket.** The reference's limiter measures 100 ms samples and sleeps while a sample
 //!   is over budget, overshooting by up to ten packets. Here a token bucket (100 ms of burst) is
 //!   used; the long-run rate is the configured one, and changing it at runtime keeps the state.
