@@ -57,7 +57,32 @@
 //! Implement [`Transport`] by moving bytes your way and calling [`ConnSet::admit`] (duplicate
 //! checks and connection filters) and [`upgrade_with`] (everything else) on each connected
 //! stream; then run `p2p_testkit::conformance::run` in your tests. `p2p-testkit` has an
-//! in-memory transport and a Unix-socket example built that way.
+//! in-memory transport and a Unix-socket example built that way. The heart of it:
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use p2p_transport::{ConnSet, Connection, Error, UpgradeConfig, upgrade_with};
+//! use p2p_types::NodeId;
+//! use tokio::net::UnixStream;
+//!
+//! // For every connected stream (inbound: `dialed = None`; outbound: the ID dialed).
+//! async fn upgrade_one(
+//!     set: &ConnSet,
+//!     config: &UpgradeConfig,
+//!     stream: UnixStream,
+//!     remote: SocketAddr,
+//!     dialed: Option<NodeId>,
+//! ) -> Result<Connection, Error> {
+//!     // Duplicate checks and connection filters, before any handshake work.
+//!     let reservation = set.admit(remote, vec![remote.ip()], dialed, config).await?;
+//!     // Secret handshake, dialed-ID check, NodeInfo exchange and checks, peer filters,
+//!     // MConnection.
+//!     let mut conn = upgrade_with(stream, UnixStream::into_split, remote, dialed, config).await?;
+//!     reservation.set_established();
+//!     conn.hold(reservation); // released on cleanup or drop
+//!     Ok(conn)
+//! }
+//! ```
 //!
 //! # Protocol notes
 //!

@@ -104,3 +104,13 @@ async fn node_info_exchange_gets_a_fresh_deadline() {
         .unwrap_err();
     assert!(matches!(e, Error::NodeInfoTimeout { .. }), "{e:?}");
 }
+
+#[test]
+fn a_reference_full_node_configuration_is_accepted() {
+    let k = key(1);
+    let mut i = info(&k, "chain");
+    i.channels = p2p_types::channels::V0_38_FULL_NODE.to_vec();
+    let mut c = p2p_transport::TransportConfig::default();
+    c.channels(p2p_mconn::reference::full_node());
+    UpgradeConfig::new(k, i, c).unwrap();
+}
