@@ -406,36 +406,23 @@ impl MConnection {
 }
 
 /// Loads the next queued message into every idle channel; returns whether any queue may still
-/// deliver (always true unless draining).
-async fn refill(sched: &mut Scheduler, rxs: &mut [mpsc::Receiver<Bytes>], draining: bool) -> bool {
+/// deliver. (The handle keeps a sender, so a queue only ends once the write task closed it
+/// for draining and it is empty with no send in progress, which `try_recv` reports as
+/// disconnected.)
+fn refill(sched: &mut Scheduler, rxs: &mut [mpsc::Receiver<Bytes>]) -> bool {
     let mut open = false;
     for (ch, rx) in sched.channels.iter_mut().zip(rxs.iter_mut()) {
         if ch.is_busy() {
             open = true;
             continue;
         }
-        if !draining {
-            // The handle keeps a sender, so the queue cannot be disconnected.
-            if let Ok(msg) = rx.try_recv() {
-                ch.load(msg);
-            }
-            open = true;
-            continue;
-        }
-        // Draining: the queue is closed to new messages. `poll_recv` (unlike `try_recv`) tells
-        // an empty queue from one a sender is still writing into, so no accepted message is
-        // left behind. `unconstrained` keeps tokio's budget from faking an empty queue.
-        let polled = tokio::task::unconstrained(std::future::poll_fn(|cx| {
-            std::task::Poll::Ready(rx.poll_recv(cx))
-        }))
-        .await;
-        match polled {
-            std::task::Poll::Ready(Some(msg)) => {
+        match rx.try_recv() {
+            Ok(msg) => {
                 ch.load(msg);
                 open = true;
             }
-            std::task::Poll::Ready(None) => {}
-            std::task::Poll::Pending => open = true,
+            Err(mpsc::error::TryRecvError::Empty) => open = true,
+            Err(mpsc::error::TryRecvError::Disconnected) => {}
         }
     }
     open
@@ -517,7 +504,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         let mut data = 0;
         let mut open = true;
         while buf.len() < WRITE_BUFFER_SIZE {
-            open = refill(&mut sched, &mut rxs, draining).await;
+            open = refill(&mut sched, &mut rxs);
             let Some(idx) = sched.pick() else { break };
             if let Some(at) = bucket.ready_at(now) {
                 limited_until = Some(at);
@@ -546,7 +533,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         }
 
         // Output.
-        let more = sched.any_busy() && limited_until.is_none();
+        // More to send right away: a message in progress, or the buffer filled up before the
+        // queues were looked at again.
+        let more = limited_until.is_none() && (sched.any_busy() || buf.len() >= WRITE_BUFFER_SIZE);
         if buf.len() >= WRITE_BUFFER_SIZE {
             io.write_all(&buf).await?;
             buf.clear();

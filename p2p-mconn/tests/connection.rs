@@ -285,7 +285,9 @@ async fn flush_stop_sends_what_try_send_accepted() {
     // New messages are refused once stopping.
     tokio::task::yield_now().await;
     let mut got = [0u32; 2];
+    let t0 = std::time::Instant::now();
     for (ch, rx) in rb.iter_mut().enumerate() {
+        eprintln!("ch {ch} start {:?} {:?}", t0.elapsed(), a.status());
         while let Some(m) = rx.recv().await {
             assert_eq!(m.len(), 2000);
             got[ch] += 1;
@@ -396,13 +398,17 @@ async fn works_over_secret_connection_on_tcp() {
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    // A request/response exchange waits for the flush throttle at each turn: keep it short.
+    let mut cfg = unlimited();
+    cfg.flush_throttle(Duration::from_millis(5));
+    let server_cfg = cfg.clone();
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
         let s = SecretStream::handshake(tcp, &NodeKey::generate())
             .await
             .unwrap();
         let (r, w) = s.split_with(TcpStream::into_split);
-        let (conn, mut rx) = MConnection::spawn(r, w, &chans(), unlimited()).unwrap();
+        let (conn, mut rx) = MConnection::spawn(r, w, &chans(), server_cfg).unwrap();
         // Echo channel 0x20 back.
         while let Some(m) = rx[2].recv().await {
             conn.send(0x20, m).await.unwrap();
@@ -414,7 +420,7 @@ async fn works_over_secret_connection_on_tcp() {
         .await
         .unwrap();
     let (r, w) = s.split_with(TcpStream::into_split);
-    let (conn, mut rx) = MConnection::spawn(r, w, &chans(), unlimited()).unwrap();
+    let (conn, mut rx) = MConnection::spawn(r, w, &chans(), cfg).unwrap();
     for i in 0..50u64 {
         let m = payload(i, (i as usize * 4099) % 70_000);
         conn.send(0x20, m.clone()).await.unwrap();

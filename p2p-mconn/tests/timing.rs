@@ -355,3 +355,23 @@ async fn a_slow_consumer_does_not_hold_up_other_channels_while_its_queue_has_roo
     assert_eq!(fast.recv().await.unwrap()[0], 200);
     assert!(conn.is_running());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_queued_before_the_writer_runs_goes_out_without_waiting_for_a_timer() {
+    // 1000 messages queued with one wake-up between them: the write task must keep going
+    // until the queues are empty, not stop at a full buffer and wait for its next timer.
+    let chans = [ChannelDescriptor::new(1, 1).send_queue_capacity(1000)];
+    let (a, _ra, _b, mut rb) = pair(&chans, unlimited(), unlimited());
+    let start = Instant::now();
+    for i in 0..1000u32 {
+        a.try_send(1, vec![(i % 251) as u8; 2000]).unwrap();
+    }
+    for i in 0..1000u32 {
+        assert_eq!(rb[0].recv().await.unwrap()[0], (i % 251) as u8);
+    }
+    assert!(
+        start.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        start.elapsed()
+    );
+}
