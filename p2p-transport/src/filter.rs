@@ -30,6 +30,7 @@
 //! }));
 //! ```
 
+use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -256,6 +257,68 @@ where
 
     fn check(&self, peer: &PendingPeer) -> FilterFuture {
         Box::pin((self.f)(peer))
+    }
+}
+
+/// A filter with a bypass set: the listed peers get through without asking the wrapped filter
+/// (for the reference's unconditional peers; libp2p's `bypass_peer_id`). Make one with
+/// [`bypass`].
+///
+/// A connection filter knows the peer's ID only when we dial (the dialed ID); inbound
+/// connections are unauthenticated at that point and are always checked.
+pub struct Bypass<F> {
+    inner: F,
+    ids: HashSet<NodeId>,
+}
+
+impl<F> fmt::Debug for Bypass<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bypass")
+            .field("ids", &self.ids)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wraps a connection or peer filter so that the peers in `ids` bypass it.
+///
+/// ```
+/// use p2p_transport::{Denied, TransportConfig, filter::bypass, peer_filter_fn};
+/// # let friend = p2p_types::NodeKey::from_seed([1; 32]).node_id();
+/// let deny_all = peer_filter_fn("closed-club", |_| async { Err(Denied::new("closed-club", "members only")) });
+/// let mut config = TransportConfig::default();
+/// config.peer_filter(bypass(deny_all, [friend]));
+/// ```
+pub fn bypass<F>(inner: F, ids: impl IntoIterator<Item = NodeId>) -> Bypass<F> {
+    Bypass {
+        inner,
+        ids: ids.into_iter().collect(),
+    }
+}
+
+impl<F: ConnFilter> ConnFilter for Bypass<F> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn check(&self, conn: &PendingConn) -> FilterFuture {
+        match conn.dialed_id() {
+            Some(id) if self.ids.contains(&id) => Box::pin(std::future::ready(Ok(()))),
+            _ => self.inner.check(conn),
+        }
+    }
+}
+
+impl<F: PeerFilter> PeerFilter for Bypass<F> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn check(&self, peer: &PendingPeer) -> FilterFuture {
+        if self.ids.contains(&peer.id()) {
+            Box::pin(std::future::ready(Ok(())))
+        } else {
+            self.inner.check(peer)
+        }
     }
 }
 

@@ -501,3 +501,27 @@ async fn our_own_node_info_is_checked_up_front() {
         Err(Error::InvalidConfig { .. })
     ));
 }
+
+#[tokio::test]
+async fn bypassed_peers_skip_the_filter() {
+    let friend = key(2).node_id();
+    let mut c = config();
+    c.peer_filter(p2p_transport::filter::bypass(
+        peer_filter_fn("members-only", |_| async {
+            Err(Denied::new("members-only", "not a member"))
+        }),
+        [friend],
+    ));
+    let (b, b_addr) = listening(1, "chain", c, "127.0.0.1").await;
+    let a = transport(2, "chain", config());
+    let (out, inb) = tokio::join!(a.dial(&b_addr), accept_ok(&b));
+    assert!(out.is_ok());
+    assert_eq!(inb.node_id(), friend);
+    let stranger = transport(3, "chain", config());
+    let _ = stranger.dial(&b_addr).await;
+    let e = accept_err(&b).await;
+    assert!(
+        matches!(&e, Error::Filtered { denied, .. } if denied.filter == "members-only"),
+        "{e:?}"
+    );
+}
