@@ -5,12 +5,12 @@
 //! ([`PeerFilter`]) sees the peer after the NodeInfo exchange and all protocol checks: its
 //! authenticated ID, its NodeInfo and its address. Filters of one kind run concurrently, each
 //! bounded by the filter timeout (5 s by default, as in the reference); the first refusal (or
-//! timeout) rejects the connection with [`Error::Filtered`](crate::Error::Filtered) or
-//! [`Error::FilterTimeout`](crate::Error::FilterTimeout).
+//! timeout) rejects the connection with [`Error::Filtered`] or
+//! [`Error::FilterTimeout`].
 //!
 //! The reference's duplicate-IP filter is built into the connection set (see
 //! [`TransportConfig::dangerous`](crate::TransportConfig::dangerous)); it reports
-//! [`Error::DuplicateIp`](crate::Error::DuplicateIp) like the reference.
+//! [`Error::DuplicateIp`] like the reference.
 //!
 //! ```
 //! use p2p_transport::{Denied, TransportConfig, conn_filter_fn, peer_filter_fn};
