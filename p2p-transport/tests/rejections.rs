@@ -525,3 +525,49 @@ async fn bypassed_peers_skip_the_filter() {
         "{e:?}"
     );
 }
+
+#[tokio::test]
+async fn a_dropped_dial_releases_its_entry() {
+    // A listener that accepts and then says nothing.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    let _hold = tokio::spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        std::future::pending::<()>().await;
+        drop(s);
+    });
+    let a = transport(1, "chain", config());
+    let target = NetAddress::new(key(2).node_id(), at);
+    let dial = a.dial(&target);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), dial)
+            .await
+            .is_err()
+    );
+    assert!(a.conn_set().is_empty());
+    assert_eq!(a.stats().upgrading, 0);
+}
+
+#[tokio::test]
+async fn close_abandons_upgrades_in_progress() {
+    use tokio::io::AsyncReadExt;
+    let mut c = config();
+    c.handshake_timeout(Duration::from_secs(120));
+    let (b, b_addr) = listening(1, "chain", c, "127.0.0.1").await;
+    let mut silent = TcpStream::connect(b_addr.socket_addr()).await.unwrap();
+    wait_until("the silent connection to be upgrading", || {
+        b.stats().upgrading == 1
+    })
+    .await;
+    b.close().await;
+    wait_until("the upgrade to be abandoned", || {
+        let s = b.stats();
+        s.upgrading == 0 && s.incoming == 0 && s.tracked == 0
+    })
+    .await;
+    // Its socket is closed: reading ends (EOF or a reset) instead of waiting for the 120 s
+    // handshake timeout; all it got is our 35-byte ephemeral key message.
+    let mut buf = Vec::new();
+    let _ended = soon("the socket to close", silent.read_to_end(&mut buf)).await;
+    assert!(buf.len() < 100);
+}
