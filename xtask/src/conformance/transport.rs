@@ -339,15 +339,13 @@ async fn go_dials_rust(bin: PathBuf) -> CaseResult {
     );
     let mut shim = Shim::spawn(&bin, "switch", &args)?;
     let ready = parse_ready(&shim.expect("ready", EVENT_TIMEOUT).await?)?;
-    let mut conn = loop {
-        match tokio::time::timeout(EVENT_TIMEOUT, t.accept())
-            .await
-            .map_err(|_| anyhow!("the reference did not connect"))?
-        {
-            Ok(c) => break c,
-            Err(e) if e.is_rejection() => bail!("we rejected the reference: {e}"),
-            Err(e) => return Err(e.into()),
-        }
+    let mut conn = match tokio::time::timeout(EVENT_TIMEOUT, t.accept())
+        .await
+        .map_err(|_| anyhow!("the reference did not connect"))?
+    {
+        Ok(c) => c,
+        Err(e) if e.is_rejection() => bail!("we rejected the reference: {e}"),
+        Err(e) => return Err(e.into()),
     };
     check_our_view(
         &conn,
