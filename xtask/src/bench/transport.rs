@@ -15,6 +15,10 @@
 //!   An upgrade needs this work on both sides, so a machine with two cores busy with nothing
 //!   else upgrades at most about `crypto_bound` connections per second: the ratio is the share
 //!   of the crypto-bound rate the whole pipeline achieves.
+//! - Reference `secret_handshake`: bare SecretConnection handshakes per second, one after the
+//!   other over loopback TCP pairs connected beforehand (connecting is not timed), the two
+//!   sides in separate tasks of the same kind of runtime. Its ratio shows what the transport
+//!   adds to the handshake (TCP connect, NodeInfo exchange, checks, MConnection, cleanup).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,6 +37,11 @@ const FRAME_PLAIN: usize = 1028;
 pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
     let n = scale.count(1000);
     let crypto = best((0..scale.reps()).map(|_| crypto_bound(n)).collect());
+    let handshakes = best(
+        (0..scale.reps())
+            .map(|_| secret_handshakes(n))
+            .collect::<anyhow::Result<_>>()?,
+    );
     for (name, dialers) in [("upgrades_1", 1), ("upgrades_16", 16)] {
         let v = best(
             (0..scale.reps())
@@ -40,8 +49,51 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<_>>()?,
         );
         report.line(SUITE, name, v, "per_s", "crypto_bound", crypto);
+        report.line(SUITE, name, v, "per_s", "secret_handshake", handshakes);
     }
     Ok(())
+}
+
+/// `n` sequential bare SecretConnection handshakes over pre-connected loopback pairs, the two
+/// sides in separate tasks; handshakes per second (only the handshakes are timed).
+fn secret_handshakes(n: usize) -> anyhow::Result<f64> {
+    use p2p_secretconn::SecretStream;
+    use tokio::net::{TcpListener, TcpStream};
+    const BATCH: usize = 100;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (ka, kb) = (
+            Arc::new(NodeKey::from_seed([1; 32])),
+            Arc::new(NodeKey::from_seed([2; 32])),
+        );
+        let mut timed = Duration::ZERO;
+        let mut done = 0;
+        while done < n {
+            let k = BATCH.min(n - done);
+            let mut pairs = Vec::with_capacity(k);
+            for _ in 0..k {
+                let (c, a) = tokio::join!(TcpStream::connect(addr), listener.accept());
+                pairs.push((c?, a?.0));
+            }
+            let mut open = Vec::with_capacity(k);
+            let start = Instant::now();
+            for (c, s) in pairs {
+                let kb = Arc::clone(&kb);
+                let other = tokio::spawn(async move { SecretStream::handshake(s, &kb).await });
+                let ours = SecretStream::handshake(c, &ka).await?;
+                // Closing is not part of a handshake: keep both until the batch is timed.
+                open.push((ours, other.await??));
+            }
+            timed += start.elapsed();
+            drop(open);
+            done += k;
+        }
+        Ok(n as f64 / timed.as_secs_f64())
+    })
 }
 
 fn node(seed: u64) -> anyhow::Result<TcpTransport> {
