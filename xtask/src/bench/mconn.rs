@@ -1,7 +1,469 @@
-//! Suite `mconn` (being written).
+//! Suite `mconn`: the multiplexed connection over a SecretConnection over loopback TCP.
+//!
+//! Figures and their references (all measured in this run):
+//! - `throughput_1k`, `throughput_64k`: MiB/s of message payload from one `MConnection` to
+//!   another, one channel, one direction, rates 0 (unlimited), messages of 1 KiB / 64 KiB, each
+//!   side on its own thread with a current-thread runtime (the sender's thread runs the sending
+//!   loop and the write task, the receiver's the read task and the receiving loop). The clock
+//!   runs from the first `send` until the receiver has taken the last message. References:
+//!   `secretconn` (plain `SecretStream`s in the same harness moving the same total bytes in
+//!   writes of 64 KiB, the size of the MConnection's own writes to its SecretStream, and reads
+//!   of 64 KiB: what the MConnection adds is the difference) and `go-cometbft` (the shim's
+//!   `bench-mconn`: two reference MConnections, same messages, rates 0, flush throttle 100 ms).
+//! - `latency_p99_loaded`: p99 latency, in µs, of 100-byte messages on a priority-10 channel
+//!   while a priority-1 channel is kept saturated with 64 KiB messages. Reference
+//!   `latency_p99_idle`: the same messages on an otherwise idle link. Also `latency_p50_loaded`
+//!   against `latency_p50_idle`. Probes are spaced 12 to 16 ms apart with a 10 ms flush throttle
+//!   (the reference's v1 value), so that the idle figure is the path's latency and not the
+//!   throttle's (with probes closer than the throttle, an idle link holds each one back until
+//!   the throttle allows a flush, in the reference too).
+//! - `idle_conn_bytes`: heap bytes held by one established, idle connection (SecretConnection
+//!   plus MConnection with the channels of a v0.38 full node, `reference::full_node()`, both
+//!   tasks spawned and parked), counted by the allocator over many connections. Reference
+//!   `none` (ratio 1).
 
-use super::{Report, Scale};
+use std::alloc::System;
+use std::net::{TcpListener as StdListener, TcpStream as StdStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
-pub fn run(_report: &mut Report, _scale: Scale) -> anyhow::Result<()> {
+use anyhow::{Context as _, anyhow, ensure};
+use bytes::Bytes;
+use p2p_mconn::{ChannelDescriptor, ChannelReceiver, MConnConfig, MConnection, WRITE_BUFFER_SIZE};
+use p2p_secretconn::SecretStream;
+use p2p_types::NodeKey;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use super::{Report, Scale, best, mib_per_s};
+use crate::shim::{self, GoStatus};
+
+/// Counts every allocation of this process (a few relaxed atomic additions per allocation), so
+/// that `idle_conn_bytes` can be measured exactly.
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const SUITE: &str = "mconn";
+const READ_CHUNK: usize = 64 * 1024;
+const BULK: u8 = 0x01;
+const PROBE: u8 = 0x20;
+const PROBE_LEN: usize = 100;
+
+pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
+    let go = match shim::build()? {
+        GoStatus::Ready(bin) => Some(bin),
+        GoStatus::Unavailable(why) => {
+            eprintln!("bench: the Go reference is unavailable, its lines are skipped: {why}");
+            None
+        }
+    };
+
+    let total = scale.bytes(256 << 20);
+    for (name, size) in [("throughput_1k", 1024), ("throughput_64k", 64 << 10)] {
+        let count = total / size;
+        let reps = |f: &dyn Fn() -> anyhow::Result<f64>| -> anyhow::Result<f64> {
+            Ok(best(
+                (0..scale.reps())
+                    .map(|_| f())
+                    .collect::<anyhow::Result<_>>()?,
+            ))
+        };
+        // Interleaved, so that a disturbance of the machine hits both alike.
+        let mut ours = Vec::new();
+        let mut plain = Vec::new();
+        for _ in 0..scale.reps() {
+            ours.push(mconn_throughput(size, count)?);
+            plain.push(secretconn_throughput(WRITE_BUFFER_SIZE, total)?);
+        }
+        let (ours, plain) = (best(ours), best(plain));
+        report.line(SUITE, name, ours, "MiB/s", "secretconn", plain);
+        match &go {
+            Some(bin) => {
+                let g = reps(&|| go_throughput(bin, size, count))?;
+                report.line(SUITE, name, ours, "MiB/s", "go-cometbft", g);
+            }
+            None => report.missing(SUITE, name, "go-cometbft", "Go reference unavailable"),
+        }
+    }
+
+    let probes = if scale.quick { 40 } else { 150 };
+    let mut idle = Vec::new();
+    let mut loaded = Vec::new();
+    for _ in 0..scale.reps() {
+        idle.push(latency(probes, false)?);
+        loaded.push(latency(probes, true)?);
+    }
+    // The least disturbed run: the lowest percentiles.
+    let low = |xs: &[Percentiles], f: fn(&Percentiles) -> f64| {
+        xs.iter().map(f).fold(f64::INFINITY, f64::min)
+    };
+    if let Some(l) = loaded.iter().min_by(|a, b| a.p99.total_cmp(&b.p99)) {
+        eprintln!(
+            "bench: mconn/latency_loaded: bulk at {:.0} MiB/s, a probe waited behind a median \
+             of {:.1} MiB of bulk sent and not yet received",
+            l.bulk_mibs,
+            l.in_flight / (1024.0 * 1024.0)
+        );
+    }
+    report.line(
+        SUITE,
+        "latency_p99_loaded",
+        low(&loaded, |p| p.p99),
+        "us",
+        "latency_p99_idle",
+        low(&idle, |p| p.p99),
+    );
+    report.line(
+        SUITE,
+        "latency_p50_loaded",
+        low(&loaded, |p| p.p50),
+        "us",
+        "latency_p50_idle",
+        low(&idle, |p| p.p50),
+    );
+
+    let conns = if scale.quick { 20 } else { 100 };
+    let (total, secret) = idle_conn_bytes(conns)?;
+    eprintln!(
+        "bench: mconn/idle_conn_bytes: {total:.0} bytes per connection, of which the \
+         SecretConnection holds {secret:.0} and the MConnection {:.0}",
+        total - secret
+    );
+    report.line(SUITE, "idle_conn_bytes", total, "bytes", "none", total);
     Ok(())
+}
+
+/// A connected loopback TCP pair (std sockets, no delay).
+fn tcp_pair() -> anyhow::Result<(StdStream, StdStream)> {
+    let l = StdListener::bind("127.0.0.1:0")?;
+    let a = StdStream::connect(l.local_addr()?)?;
+    let (b, _) = l.accept()?;
+    a.set_nodelay(true)?;
+    b.set_nodelay(true)?;
+    a.set_nonblocking(true)?;
+    b.set_nonblocking(true)?;
+    Ok((a, b))
+}
+
+fn current_thread() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn key(seed: u8) -> NodeKey {
+    NodeKey::from_seed([seed; 32])
+}
+
+/// Rates off, the reference's other defaults.
+fn unlimited() -> MConnConfig {
+    let mut c = MConnConfig::default();
+    c.send_rate(0).recv_rate(0);
+    c
+}
+
+type Secret = SecretStream<TcpStream>;
+
+fn spawn_mconn(
+    s: Secret,
+    channels: &[ChannelDescriptor],
+    config: MConnConfig,
+) -> anyhow::Result<(MConnection, Vec<ChannelReceiver>)> {
+    let (r, w) = s.split_with(TcpStream::into_split);
+    Ok(MConnection::spawn(r, w, channels, config)?)
+}
+
+/// Runs `send` and `recv` on two threads, each as a task in its own current-thread runtime with
+/// the SecretConnection to the other already established; returns the time from the start
+/// signal until `recv` finished.
+fn two_sides<S, SF, R, RF>(send: S, recv: R) -> anyhow::Result<Duration>
+where
+    S: FnOnce(Secret, Arc<Barrier>) -> SF + Send + 'static,
+    SF: Future<Output = anyhow::Result<()>> + Send + 'static,
+    R: FnOnce(Secret, Arc<Barrier>) -> RF + Send + 'static,
+    RF: Future<Output = anyhow::Result<Instant>> + Send + 'static,
+{
+    let (a, b) = tcp_pair()?;
+    // Handshake first (both sides need each other), then the start signal.
+    let hs = Arc::new(Barrier::new(2));
+    let go = Arc::new(Barrier::new(3));
+    let (h1, h2, g1, g2) = (hs.clone(), hs, go.clone(), go.clone());
+    let s = std::thread::spawn(move || {
+        current_thread()?.block_on(async move {
+            let s = SecretStream::handshake(TcpStream::from_std(a)?, &key(1)).await?;
+            h1.wait();
+            // A task like any other: the future given to `block_on` is polled only between
+            // batches of the runtime's tasks, which would delay it as no application's reactor
+            // task is delayed.
+            tokio::spawn(send(s, g1)).await?
+        })
+    });
+    let r = std::thread::spawn(move || {
+        current_thread()?.block_on(async move {
+            let s = SecretStream::handshake(TcpStream::from_std(b)?, &key(2)).await?;
+            h2.wait();
+            tokio::spawn(recv(s, g2)).await?
+        })
+    });
+    go.wait();
+    let start = Instant::now();
+    let end = r.join().map_err(|_| anyhow!("receiver panicked"))??;
+    s.join().map_err(|_| anyhow!("sender panicked"))??;
+    Ok(end.saturating_duration_since(start))
+}
+
+fn throughput_channel(size: usize) -> [ChannelDescriptor; 1] {
+    [ChannelDescriptor::new(BULK, 1)
+        .send_queue_capacity(100)
+        .recv_message_capacity(size)]
+}
+
+/// `count` messages of `size` bytes through two MConnections.
+fn mconn_throughput(size: usize, count: usize) -> anyhow::Result<f64> {
+    let d = two_sides(
+        move |s, go| async move {
+            let (conn, _rx) = spawn_mconn(s, &throughput_channel(size), unlimited())?;
+            let msg = Bytes::from(vec![0x5a; size]);
+            go.wait();
+            for _ in 0..count {
+                conn.send(BULK, msg.clone()).await?;
+            }
+            // Everything accepted goes out before the stream closes.
+            conn.flush_stop().await?;
+            Ok(())
+        },
+        move |s, go| async move {
+            let (_conn, mut rx) = spawn_mconn(s, &throughput_channel(size), unlimited())?;
+            go.wait();
+            for i in 0..count {
+                let m = rx[0]
+                    .recv()
+                    .await
+                    .ok_or_else(|| anyhow!("connection ended after {i} messages"))?;
+                ensure!(m.len() == size, "message {i} has {} bytes", m.len());
+            }
+            Ok(Instant::now())
+        },
+    )?;
+    Ok(mib_per_s(size * count, d))
+}
+
+/// `total` bytes through plain SecretStreams, in writes of `write` bytes, 64 KiB reads.
+fn secretconn_throughput(write: usize, total: usize) -> anyhow::Result<f64> {
+    let d = two_sides(
+        move |mut s, go| async move {
+            let chunk = vec![0x5a; write];
+            go.wait();
+            let mut sent = 0;
+            while sent < total {
+                let n = write.min(total - sent);
+                s.write_all(&chunk[..n]).await?;
+                sent += n;
+            }
+            s.flush().await?;
+            Ok(())
+        },
+        move |mut s, go| async move {
+            let mut buf = vec![0u8; READ_CHUNK];
+            go.wait();
+            let mut got = 0;
+            while got < total {
+                let n = s.read(&mut buf).await?;
+                ensure!(n > 0, "early EOF");
+                got += n;
+            }
+            Ok(Instant::now())
+        },
+    )?;
+    Ok(mib_per_s(total, d))
+}
+
+/// The shim's `bench-mconn`: two reference MConnections in one Go process.
+fn go_throughput(bin: &std::path::Path, size: usize, count: usize) -> anyhow::Result<f64> {
+    let out = std::process::Command::new(bin)
+        .args(["bench-mconn", "--messages", &count.to_string()])
+        .args(["--msg-size", &size.to_string()])
+        .output()
+        .context("running the Go shim")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success(), "Go bench failed: {text}");
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        if v["event"] == "bench" {
+            return v["mib_per_s"]
+                .as_f64()
+                .ok_or_else(|| anyhow!("no mib_per_s in {v}"));
+        }
+    }
+    anyhow::bail!("the Go bench printed no result: {text}")
+}
+
+/// Latency percentiles in µs, and what the bulk channel did meanwhile.
+#[derive(Clone, Copy, Debug)]
+struct Percentiles {
+    p50: f64,
+    p99: f64,
+    /// Median of the bulk bytes accepted by the sender's `send` and not yet taken by the
+    /// receiver when a probe arrived (what a probe waits behind, mostly in TCP buffers).
+    in_flight: f64,
+    /// Bulk payload rate, MiB/s.
+    bulk_mibs: f64,
+}
+
+/// Sends `probes` 100-byte messages on the priority-10 channel, 12 to 16 ms apart, each
+/// carrying its send time; with `loaded`, the priority-1 channel is kept full of 64 KiB
+/// messages meanwhile (and drained by the receiver as fast as it can).
+fn latency(probes: usize, loaded: bool) -> anyhow::Result<Percentiles> {
+    let channels = [
+        ChannelDescriptor::new(BULK, 1)
+            .send_queue_capacity(10)
+            .recv_message_capacity(64 << 10),
+        ChannelDescriptor::new(PROBE, 10).send_queue_capacity(10),
+    ];
+    let mut config = unlimited();
+    config.flush_throttle(Duration::from_millis(10));
+    let base = Instant::now();
+    let (c1, c2) = (channels.clone(), channels);
+    let (k1, k2) = (config.clone(), config);
+    let samples = Arc::new(std::sync::Mutex::new(Vec::with_capacity(probes)));
+    let out = samples.clone();
+    let bulk_sent = Arc::new(AtomicU64::new(0));
+    let bulk_got = Arc::new(AtomicU64::new(0));
+    let (sent1, sent2, got1, got2) = (
+        bulk_sent.clone(),
+        bulk_sent.clone(),
+        bulk_got.clone(),
+        bulk_got.clone(),
+    );
+    let started = Instant::now();
+    two_sides(
+        move |s, go| async move {
+            let (conn, _rx) = spawn_mconn(s, &c1, k1)?;
+            let stop = Arc::new(AtomicBool::new(false));
+            let bulk = loaded.then(|| {
+                let (conn, stop) = (conn.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let msg = Bytes::from(vec![0xb0; 64 << 10]);
+                    while !stop.load(Ordering::Relaxed) {
+                        if conn.send(BULK, msg.clone()).await.is_err() {
+                            break;
+                        }
+                        sent1.fetch_add(msg.len() as u64, Ordering::Relaxed);
+                    }
+                })
+            });
+            go.wait();
+            if loaded {
+                // Let the bulk fill every buffer on the way first.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            let mut rng = crate::data::Rng(7);
+            for _ in 0..probes {
+                tokio::time::sleep(Duration::from_micros(rng.range(12_000, 16_000) as u64)).await;
+                let mut msg = vec![0u8; PROBE_LEN];
+                let t = base.elapsed().as_nanos() as u64;
+                msg[..8].copy_from_slice(&t.to_le_bytes());
+                conn.send(PROBE, msg).await?;
+            }
+            stop.store(true, Ordering::Relaxed);
+            if let Some(b) = bulk {
+                b.abort();
+            }
+            // The receiver ends the run once it has every probe.
+            let _ = conn.closed().await;
+            Ok(())
+        },
+        move |s, go| async move {
+            let (conn, mut rx) = spawn_mconn(s, &c2, k2)?;
+            let mut probe_rx = rx.pop().ok_or_else(|| anyhow!("no probe channel"))?;
+            let mut bulk_rx = rx.pop().ok_or_else(|| anyhow!("no bulk channel"))?;
+            let drain = tokio::spawn(async move {
+                while let Some(m) = bulk_rx.recv().await {
+                    got1.fetch_add(m.len() as u64, Ordering::Relaxed);
+                }
+            });
+            go.wait();
+            for i in 0..probes {
+                let m = probe_rx
+                    .recv()
+                    .await
+                    .ok_or_else(|| anyhow!("connection ended after {i} probes"))?;
+                let now = base.elapsed().as_nanos() as u64;
+                let sent = u64::from_le_bytes(m[..8].try_into()?);
+                let queued = sent2
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(got2.load(Ordering::Relaxed));
+                out.lock()
+                    .map_err(|_| anyhow!("poisoned"))?
+                    .push(((now - sent) as f64 / 1000.0, queued as f64));
+            }
+            conn.stop();
+            drain.abort();
+            Ok(Instant::now())
+        },
+    )?;
+    let secs = started.elapsed().as_secs_f64();
+    let got: Vec<(f64, f64)> = samples.lock().map_err(|_| anyhow!("poisoned"))?.clone();
+    ensure!(
+        got.len() == probes,
+        "{} of {probes} probes measured",
+        got.len()
+    );
+    let (mut xs, mut queued): (Vec<f64>, Vec<f64>) = got.into_iter().unzip();
+    let at = |xs: &mut Vec<f64>, q: f64| {
+        xs.sort_by(f64::total_cmp);
+        xs[((xs.len() as f64 * q).ceil() as usize).clamp(1, xs.len()) - 1]
+    };
+    Ok(Percentiles {
+        p50: at(&mut xs, 0.50),
+        p99: at(&mut xs, 0.99),
+        in_flight: at(&mut queued, 0.50),
+        bulk_mibs: bulk_got.load(Ordering::Relaxed) as f64 / secs / (1024.0 * 1024.0),
+    })
+}
+
+/// Heap bytes per idle connection, and the part of them the SecretConnection holds: `pairs`
+/// connected pairs in this process, handshakes done, MConnections with the full node's
+/// channels spawned and left idle. Counted from after the TCP connect (socket buffers are the
+/// kernel's, not the heap's) until every task has parked.
+fn idle_conn_bytes(pairs: usize) -> anyhow::Result<(f64, f64)> {
+    let rt = current_thread()?;
+    let sockets: Vec<(StdStream, StdStream)> = (0..pairs)
+        .map(|_| tcp_pair())
+        .collect::<anyhow::Result<_>>()?;
+    let (ka, kb) = (key(1), key(2));
+    let live = |r: &Region<System>| {
+        let c = r.change();
+        c.bytes_allocated as f64 - c.bytes_deallocated as f64 + c.bytes_reallocated as f64
+    };
+    rt.block_on(async move {
+        let region = Region::new(GLOBAL);
+        let mut streams = Vec::with_capacity(2 * pairs);
+        for (a, b) in sockets {
+            let (a, b) = (TcpStream::from_std(a)?, TcpStream::from_std(b)?);
+            let (x, y) = tokio::join!(
+                SecretStream::handshake(a, &ka),
+                SecretStream::handshake(b, &kb)
+            );
+            streams.push(x?);
+            streams.push(y?);
+        }
+        let secret = live(&region);
+        let channels = p2p_mconn::reference::full_node();
+        let mut conns = Vec::with_capacity(2 * pairs);
+        for s in streams {
+            conns.push(spawn_mconn(s, &channels, MConnConfig::node_default())?);
+        }
+        // Let every task start and park.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let total = live(&region);
+        for (c, _) in &conns {
+            ensure!(c.is_running(), "a connection ended: {:?}", c.outcome());
+        }
+        let n = (2 * pairs) as f64;
+        drop(conns);
+        Ok((total / n, secret / n))
+    })
 }
