@@ -103,7 +103,7 @@ impl<T: Read + Write> SecretStream<T> {
 
     /// Runs the handshake with explicit settings.
     pub fn handshake_with(io: T, identity: &NodeKey, config: &Config) -> Result<Self, Error> {
-        let (hs, eph) = Handshake::with_backend(identity, &mut rand::rng(), config.backend);
+        let (hs, eph) = Handshake::with_key(identity, crate::spare::take(), config.backend);
         Self::handshake_from(io, hs, &eph, config)
     }
 

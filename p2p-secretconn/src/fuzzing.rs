@@ -470,7 +470,7 @@ mod io {
                 }
             }
             Driver::Tokio => {
-                let fut = crate::SecretStream::handshake_from(io.clone(), hs, &eph, &config);
+                let fut = crate::SecretStream::handshake_from(io.clone(), hs, &eph, &config, false);
                 match drive(fut, &io) {
                     Ok(Ok(mut stream)) => {
                         let remote = *stream.remote();

@@ -95,6 +95,32 @@ impl RemoteIdentity {
     }
 }
 
+/// An ephemeral X25519 key pair: the secret and its public key (the base-point
+/// multiplication, the part of the handshake's crypto that needs nothing from the peer).
+pub(crate) struct EphemeralKey {
+    secret: StaticSecret,
+    public: [u8; 32],
+}
+
+impl EphemeralKey {
+    pub(crate) fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(bytes.as_mut());
+        Self::from_secret(*bytes)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn public(&self) -> &[u8; 32] {
+        &self.public
+    }
+
+    fn from_secret(secret: [u8; 32]) -> Self {
+        let secret = StaticSecret::from(secret);
+        let public = XPublicKey::from(&secret).to_bytes();
+        Self { secret, public }
+    }
+}
+
 /// Handshake state: our ephemeral key is sent, the peer's is awaited.
 pub struct AwaitingEphemeral {
     identity: SigningKey,
@@ -141,9 +167,7 @@ impl Handshake<AwaitingEphemeral> {
         rng: &mut R,
         backend: Backend,
     ) -> (Self, [u8; EPHEMERAL_MSG_LEN]) {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        rng.fill_bytes(bytes.as_mut());
-        Self::with_ephemeral_secret(identity, *bytes, backend)
+        Self::with_key(identity, EphemeralKey::generate(rng), backend)
     }
 
     /// Starts a handshake with a caller-chosen ephemeral secret.
@@ -156,8 +180,16 @@ impl Handshake<AwaitingEphemeral> {
         secret: [u8; 32],
         backend: Backend,
     ) -> (Self, [u8; EPHEMERAL_MSG_LEN]) {
-        let secret = StaticSecret::from(secret);
-        let public = XPublicKey::from(&secret).to_bytes();
+        Self::with_key(identity, EphemeralKey::from_secret(secret), backend)
+    }
+
+    /// Starts a handshake with an ephemeral key pair made beforehand (used once).
+    pub(crate) fn with_key(
+        identity: &NodeKey,
+        key: EphemeralKey,
+        backend: Backend,
+    ) -> (Self, [u8; EPHEMERAL_MSG_LEN]) {
+        let EphemeralKey { secret, public } = key;
         let mut msg = [0u8; EPHEMERAL_MSG_LEN];
         // uvarint(34) ‖ field 1, wire type 2 ‖ uvarint(32) ‖ key
         msg[..3].copy_from_slice(&[0x22, 0x0a, 0x20]);

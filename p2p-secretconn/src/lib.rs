@@ -65,6 +65,8 @@ mod frame;
 pub mod fuzzing;
 pub mod handshake;
 pub mod manual;
+#[cfg(any(feature = "std", feature = "tokio"))]
+mod spare;
 #[cfg(feature = "tokio")]
 mod stream;
 

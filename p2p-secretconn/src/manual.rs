@@ -68,3 +68,10 @@
 //!   since every frame has the same size but their number and timing are visible.
 //! - Secrets (ephemeral key, DH output, derived keys, challenge) are wiped from memory when
 //!   dropped.
+//! - **Ephemeral keys made ahead.** When the tokio adapter has sent its signature and has
+//!   nothing to do but wait for the peer's, it makes the ephemeral key pair of the next
+//!   handshake on the same thread (at most one per thread), so that handshake can send its key
+//!   at once. Each pair is still fresh, random and used for one handshake only; it just lives in
+//!   memory a little earlier, until that handshake takes it or the thread exits (it is wiped
+//!   either way). Both adapters use such a pair when there is one. The sans-IO
+//!   [`Handshake`](crate::Handshake) always takes its randomness from the caller.

@@ -88,18 +88,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> SecretStream<T> {
 
     /// Runs the handshake with explicit settings.
     pub async fn handshake_with(io: T, identity: &NodeKey, config: &Config) -> Result<Self, Error> {
-        let (hs, eph) = Handshake::with_backend(identity, &mut rand::rng(), config.backend);
-        Self::handshake_from(io, hs, &eph, config).await
+        let (hs, eph) = Handshake::with_key(identity, crate::spare::take(), config.backend);
+        Self::handshake_from(io, hs, &eph, config, true).await
     }
 
-    /// Runs the handshake from a started sans-IO [`Handshake`] whose message is `eph`.
+    /// Runs the handshake from a started sans-IO [`Handshake`] whose message is `eph`; with
+    /// `refill_spare`, makes the thread's next ephemeral key while waiting for the peer.
     pub(crate) async fn handshake_from(
         mut io: T,
         hs: Handshake<AwaitingEphemeral>,
         eph: &[u8],
         config: &Config,
+        refill_spare: bool,
     ) -> Result<Self, Error> {
-        let fut = run_handshake(&mut io, hs, eph, config);
+        let fut = run_handshake(&mut io, hs, eph, config, refill_spare);
         let (reader, writer, remote) = match config.handshake_timeout {
             Some(timeout) => tokio::time::timeout(timeout, fut)
                 .await
@@ -229,6 +231,7 @@ async fn run_handshake<T: AsyncRead + AsyncWrite + Unpin>(
     hs: Handshake<AwaitingEphemeral>,
     eph: &[u8],
     config: &Config,
+    refill_spare: bool,
 ) -> Result<(ReadState, WriteState, RemoteIdentity), Error> {
     let mut recv = RecvBuf::new(config.read_buffer_len());
     let mut send = SendBuf::new(config.write_buffer_len());
@@ -262,8 +265,12 @@ async fn run_handshake<T: AsyncRead + AsyncWrite + Unpin>(
         let written = poll_drain_flush(io, &mut send, cx)?.is_ready();
         while peer_auth.is_none() {
             peer_auth = recv.take_auth_sig(&mut hs, &mut acc)?;
-            if peer_auth.is_none() {
-                ready!(poll_fill(io, &mut recv, cx))?;
+            if peer_auth.is_none() && poll_fill(io, &mut recv, cx)?.is_pending() {
+                if written && refill_spare {
+                    // Nothing to do but wait: make the next handshake's key now.
+                    crate::spare::refill();
+                }
+                return Poll::Pending;
             }
         }
         if written {
