@@ -5,9 +5,11 @@
 //! directions (one side sends a plan of messages of 1 byte to 64 KiB plus 1 MiB messages that
 //! span 1024 packets, the other echoes each message on its channel), ping 200 ms / pong 100 ms
 //! on both sides with a linger after the last echo so keepalive runs on an idle link too. Every
-//! echo is checked byte for byte and in order per channel, and the keepalive packets each side
-//! saw are counted from the byte counters (what is left after the exactly computed data bytes
-//! must be whole 3-byte pings and pongs).
+//! echo is checked byte for byte and in order per channel. A tap under our MConnection decodes
+//! both directions independently: message packets must add up to exactly the computed bytes of
+//! full 1024-byte pieces, the rest must be pings and pongs (each side must have sent and
+//! answered several), our status counters must agree with it, and it measures how long our
+//! pongs take (the reference drops a peer whose pong misses its 100 ms timeout).
 //!
 //! Negative and behavioural cases: pong timeouts on both sides against a silent peer, an
 //! unknown channel rejected by either side with its reason, our send and receive rate limits
