@@ -31,8 +31,10 @@ use crate::{Error, status};
 /// Size of the write buffer: packets are written to the stream in chunks of this size (the
 /// reference's `minWriteBufferSize`).
 pub const WRITE_BUFFER_SIZE: usize = 64 * 1024;
-/// Size of the reads from the stream.
+/// Size of the reads from the stream while data streams in.
 const READ_CHUNK: usize = 64 * 1024;
+/// Size of the reads from the stream while it is quiet (an idle connection keeps only this).
+const SMALL_READ: usize = 4 * 1024;
 
 /// A multiplexed connection: prioritised channels over one byte stream, with keepalive, flush
 /// throttling and rate limits, speaking the CometBFT MConnection protocol.
@@ -100,6 +102,9 @@ struct Shared {
     cancel: CancellationToken,
     /// Asks the write task to send what is queued, then close.
     drain: CancellationToken,
+    /// Set by `finish` and `flush_stop`: no more sends are accepted (cheaper to read than the
+    /// tokens).
+    ended: AtomicBool,
     outcome: watch::Sender<Option<Result<(), Error>>>,
     started: Instant,
     send_monitor: Mutex<RateMonitor>,
@@ -111,6 +116,7 @@ struct Shared {
 impl Shared {
     /// Records how the connection ended (the first outcome wins) and stops both tasks.
     fn finish(&self, result: Result<(), Error>) {
+        self.ended.store(true, Ordering::Release);
         let first = self.outcome.send_if_modified(|o| {
             if o.is_none() {
                 *o = Some(result.clone());
@@ -135,7 +141,7 @@ impl Shared {
     }
 
     fn is_ended(&self) -> bool {
-        self.cancel.is_cancelled() || self.drain.is_cancelled()
+        self.ended.load(Ordering::Acquire)
     }
 }
 
@@ -201,6 +207,7 @@ impl MConnection {
             recv_rate_changed: Notify::new(),
             cancel: CancellationToken::new(),
             drain: CancellationToken::new(),
+            ended: AtomicBool::new(false),
             outcome: watch::Sender::new(None),
             started: now,
             send_monitor: Mutex::new(RateMonitor::new(now)),
@@ -262,8 +269,17 @@ impl MConnection {
         if self.shared.is_ended() {
             return Err(Error::Closed);
         }
+        // Without a timer when there is room (the common case).
+        let msg = match ch.tx.try_send(msg.into()) {
+            Ok(()) => {
+                self.shared.wake_writer.notify_one();
+                return Ok(());
+            }
+            Err(mpsc::error::TrySendError::Full(msg)) => msg,
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(Error::Closed),
+        };
         let timeout = self.shared.config.send_timeout;
-        match ch.tx.send_timeout(msg.into(), timeout).await {
+        match ch.tx.send_timeout(msg, timeout).await {
             Ok(()) => {
                 self.shared.wake_writer.notify_one();
                 Ok(())
@@ -341,6 +357,7 @@ impl MConnection {
     /// This waits for the peer to take the data; wrap it in a timeout and call
     /// [`stop`](Self::stop) if the peer may not read.
     pub async fn flush_stop(&self) -> Result<(), Error> {
+        self.shared.ended.store(true, Ordering::Release);
         self.shared.drain.cancel();
         self.shared.wake_writer.notify_one();
         self.closed().await
@@ -442,7 +459,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     );
     let mut keepalive = Keepalive::new(cfg.ping_interval, cfg.pong_timeout, start);
     let mut bucket = TokenBucket::new(shared.send_rate.load(Ordering::Relaxed), start);
-    let mut buf = BytesMut::with_capacity(WRITE_BUFFER_SIZE);
+    // Allocated in full only while data flows (an idle connection keeps a few bytes).
+    let mut buf = BytesMut::new();
+    let max_wire = cfg.max_packet_size() + p2p_types::varint::MAX_VARINT_LEN;
     let mut last_flush: Option<Instant> = None;
     // When a flush last carried a pong, and whether a pong waits for the next flush.
     let mut last_pong_flush: Option<Instant> = None;
@@ -510,6 +529,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 limited_until = Some(at);
                 break;
             }
+            if buf.capacity() < WRITE_BUFFER_SIZE {
+                // Room for a last packet past the threshold, so the buffer never grows.
+                buf.reserve(WRITE_BUFFER_SIZE + max_wire - buf.len());
+            }
             let sent = sched.encode_next(idx, &mut buf);
             bucket.consume(sent.wire_len, now);
             data += sent.wire_len;
@@ -569,6 +592,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             return Ok(());
         }
 
+        if buf.is_empty() && !sched.any_busy() && buf.capacity() > 1024 {
+            // Going quiet: give the large buffer back.
+            buf = BytesMut::new();
+        }
+
         // Wait for work or a deadline.
         let mut deadline = keepalive.poll_timeout().min(sched.poll_timeout());
         for t in [flush_at, limited_until].into_iter().flatten() {
@@ -589,13 +617,22 @@ async fn read_loop<R: AsyncRead + Unpin>(
     queues: Vec<QueueSender>,
 ) -> Result<(), Error> {
     let mut codec = PacketCodec::new(shared.config.max_packet_size());
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut buf = BytesMut::new();
+    // Whether the last read filled the buffer: then reads are large.
+    let mut streaming = false;
     let mut bucket = TokenBucket::new(shared.recv_rate.load(Ordering::Relaxed), Instant::now());
+    // Bytes decoded but not yet counted by the monitor: without a limit, the monitor (and the
+    // clock) are updated once per read rather than once per packet.
+    let mut uncounted = 0;
     loop {
         // The receive limit: wait before taking the next packet.
         loop {
+            let rate = shared.recv_rate.load(Ordering::Relaxed);
+            if rate == 0 && bucket.rate() == 0 {
+                break;
+            }
             let now = Instant::now();
-            bucket.set_rate(shared.recv_rate.load(Ordering::Relaxed), now);
+            bucket.set_rate(rate, now);
             let Some(at) = bucket.ready_at(now) else {
                 break;
             };
@@ -609,20 +646,35 @@ async fn read_loop<R: AsyncRead + Unpin>(
             if let Some(p) = codec.decode_packet(&mut buf)? {
                 break p;
             }
-            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-                buf.reserve(READ_CHUNK);
+            if uncounted > 0 {
+                lock(&shared.recv_monitor).update(std::mem::take(&mut uncounted), Instant::now());
             }
-            if io.read_buf(&mut buf).await? == 0 {
+            let size = if streaming { READ_CHUNK } else { SMALL_READ };
+            if buf.is_empty() && buf.capacity() > 2 * size {
+                // Quiet again: give the large buffer back.
+                buf = BytesMut::new();
+            }
+            if buf.capacity() - buf.len() < size / 4 {
+                buf.reserve(size);
+            }
+            let spare = buf.capacity() - buf.len();
+            let n = io.read_buf(&mut buf).await?;
+            if n == 0 {
                 return Err(if buf.is_empty() {
                     Error::ClosedByPeer
                 } else {
                     Error::UnexpectedEof
                 });
             }
+            streaming = n == spare;
         };
-        let now = Instant::now();
-        bucket.consume(codec.last_len(), now);
-        lock(&shared.recv_monitor).update(codec.last_len(), now);
+        if bucket.rate() == 0 {
+            uncounted += codec.last_len();
+        } else {
+            let now = Instant::now();
+            bucket.consume(codec.last_len(), now);
+            lock(&shared.recv_monitor).update(codec.last_len(), now);
+        }
 
         match packet {
             Packet::Ping => {

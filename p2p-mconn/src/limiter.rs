@@ -38,7 +38,6 @@ impl TokenBucket {
         (i128::from(self.rate) * NANOS_PER_SEC / 10).max(NANOS_PER_SEC)
     }
 
-    #[cfg(test)]
     pub(crate) fn rate(&self) -> u64 {
         self.rate
     }

@@ -101,6 +101,10 @@ impl QueueSender {
         let dropped = Error::ReceiverDropped {
             channel: self.channel,
         };
+        if let Ok(permit) = self.space.try_acquire_many(cost) {
+            permit.forget();
+            return self.tx.try_send((msg, cost)).map_err(|_| dropped);
+        }
         let permit = tokio::select! {
             p = self.space.acquire_many(cost) => p.map_err(|_| dropped.clone())?,
             () = self.tx.closed() => return Err(dropped),
