@@ -12,7 +12,7 @@
 //! not stop reading, and a waiting rate limiter never holds up the keepalive or the other
 //! direction. A full receive queue pauses the read task only.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ChannelDescriptor, MConnConfig, validate_channels};
 use crate::keepalive::{Keepalive, KeepaliveAction};
 use crate::limiter::{RateMonitor, TokenBucket};
-use crate::packet::{PING_BYTES, PONG_BYTES, Packet, PacketCodec};
+use crate::packet::{PING_BYTES, PONG_BYTES, Packet, PacketCodec, PacketView, parse_canonical};
 use crate::recv::{ChannelReceiver, QueueGauge, QueueSender, Reassembly, queue};
 use crate::scheduler::Scheduler;
 use crate::{Error, status};
@@ -616,7 +616,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut reassembly: Vec<Reassembly>,
     queues: Vec<QueueSender>,
 ) -> Result<(), Error> {
-    let mut codec = PacketCodec::new(shared.config.max_packet_size());
+    let codec = PacketCodec::new(shared.config.max_packet_size());
     let mut buf = BytesMut::new();
     // Whether the last read filled the buffer: then reads are large.
     let mut streaming = false;
@@ -642,9 +642,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
         }
 
-        let packet = loop {
-            if let Some(p) = codec.decode_packet(&mut buf)? {
-                break p;
+        let (prefix, len) = loop {
+            if let Some(frame) = codec.frame(&buf)? {
+                break frame;
             }
             if uncounted > 0 {
                 lock(&shared.recv_monitor).update(std::mem::take(&mut uncounted), Instant::now());
@@ -668,37 +668,57 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
             streaming = n == spare;
         };
+        let wire_len = prefix + len;
         if bucket.rate() == 0 {
-            uncounted += codec.last_len();
+            uncounted += wire_len;
         } else {
             let now = Instant::now();
-            bucket.consume(codec.last_len(), now);
-            lock(&shared.recv_monitor).update(codec.last_len(), now);
+            bucket.consume(wire_len, now);
+            lock(&shared.recv_monitor).update(wire_len, now);
         }
 
-        match packet {
-            Packet::Ping => {
-                shared.pong_due.store(true, Ordering::Release);
-                shared.wake_writer.notify_one();
-            }
-            Packet::Pong => {
-                shared.pong_seen.store(true, Ordering::Release);
-                shared.wake_writer.notify_one();
-            }
-            Packet::Msg(m) => {
-                let idx = u8::try_from(m.channel_id)
-                    .ok()
-                    .and_then(|id| shared.index[usize::from(id)])
-                    .map(usize::from)
-                    .ok_or(Error::UnknownChannel {
-                        channel: m.channel_id,
-                    })?;
-                if let Some(msg) = reassembly[idx].push(&m.data, m.eof)? {
-                    drop(m);
-                    queues[idx].push(msg).await?;
-                    shared.msgs_recv.fetch_add(1, Ordering::Relaxed);
+        // Handle the packet where it lies in the buffer; only a completed message is copied out.
+        let delivered = {
+            let body = &buf[prefix..wire_len];
+            let general;
+            let packet = match parse_canonical(body) {
+                Some(view) => view,
+                None => {
+                    general = Packet::decode_body(Bytes::copy_from_slice(body))?;
+                    general.view()
+                }
+            };
+            match packet {
+                PacketView::Ping => {
+                    shared.pong_due.store(true, Ordering::Release);
+                    shared.wake_writer.notify_one();
+                    None
+                }
+                PacketView::Pong => {
+                    shared.pong_seen.store(true, Ordering::Release);
+                    shared.wake_writer.notify_one();
+                    None
+                }
+                PacketView::Msg {
+                    channel_id,
+                    eof,
+                    data,
+                } => {
+                    let idx = u8::try_from(channel_id)
+                        .ok()
+                        .and_then(|id| shared.index[usize::from(id)])
+                        .map(usize::from)
+                        .ok_or(Error::UnknownChannel {
+                            channel: channel_id,
+                        })?;
+                    reassembly[idx].push(data, eof)?.map(|msg| (idx, msg))
                 }
             }
+        };
+        buf.advance(wire_len);
+        if let Some((idx, msg)) = delivered {
+            queues[idx].push(msg).await?;
+            shared.msgs_recv.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

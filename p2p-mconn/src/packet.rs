@@ -210,22 +210,27 @@ impl PacketCodec {
         self.last_len
     }
 
-    /// Takes one packet from the front of `buf`: `Ok(None)` if `buf` does not hold a whole
-    /// packet yet (nothing is consumed then).
-    pub fn decode_packet(&mut self, buf: &mut BytesMut) -> Result<Option<Packet>, Error> {
+    /// Where the first packet in `buf` is: `Ok(Some((prefix_len, body_len)))` once it has
+    /// fully arrived, `Ok(None)` before. A length over the limit is an error as soon as the
+    /// prefix is readable.
+    pub(crate) fn frame(&self, buf: &[u8]) -> Result<Option<(usize, usize)>, Error> {
         let prefix = decode_length_prefix(buf, self.max_packet_size).map_err(|e| match e {
             p2p_types::Error::MessageTooLarge { len, max } => Error::PacketTooLarge { len, max },
             other => Error::MalformedPacket {
                 reason: other.to_string(),
             },
         })?;
-        let Some((len, used)) = prefix else {
+        Ok(prefix
+            .filter(|&(len, used)| buf.len() >= used + len)
+            .map(|(len, used)| (used, len)))
+    }
+
+    /// Takes one packet from the front of `buf`: `Ok(None)` if `buf` does not hold a whole
+    /// packet yet (nothing is consumed then).
+    pub fn decode_packet(&mut self, buf: &mut BytesMut) -> Result<Option<Packet>, Error> {
+        let Some((used, len)) = self.frame(buf)? else {
             return Ok(None);
         };
-        if buf.len() < used + len {
-            buf.reserve(used + len - buf.len());
-            return Ok(None);
-        }
         buf.advance(used);
         let body = buf.split_to(len).freeze();
         self.last_len = used + len;
@@ -259,6 +264,89 @@ impl From<Error> for std::io::Error {
             _ => std::io::ErrorKind::InvalidData,
         };
         Self::new(kind, e)
+    }
+}
+
+/// A packet whose data is borrowed from the buffer it was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PacketView<'a> {
+    Ping,
+    Pong,
+    Msg {
+        channel_id: i32,
+        eof: bool,
+        data: &'a [u8],
+    },
+}
+
+impl Packet {
+    /// The packet as a view of its own data.
+    pub(crate) fn view(&self) -> PacketView<'_> {
+        match self {
+            Self::Ping => PacketView::Ping,
+            Self::Pong => PacketView::Pong,
+            Self::Msg(m) => PacketView::Msg {
+                channel_id: m.channel_id,
+                eof: m.eof,
+                data: &m.data,
+            },
+        }
+    }
+}
+
+/// Reads a minimal varint (as encoders write them) from the front of `buf`.
+fn minimal_varint(buf: &[u8]) -> Option<(u64, usize)> {
+    let (v, n) = p2p_types::varint::decode_uvarint(buf).ok()??;
+    (n == uvarint_len(v)).then_some((v, n))
+}
+
+/// Parses a packet body if it is in the canonical form every encoder produces (fields in
+/// order, each once, defaults omitted, minimal varints, nothing unknown); `None` for anything
+/// else, which the caller then hands to the general protobuf decoder. This is the hot path of
+/// the receive side: no allocation, no copy.
+pub(crate) fn parse_canonical(body: &[u8]) -> Option<PacketView<'_>> {
+    match body {
+        [0x0a, 0x00] => return Some(PacketView::Ping),
+        [0x12, 0x00] => return Some(PacketView::Pong),
+        [0x1a, rest @ ..] => {
+            let (inner_len, n) = minimal_varint(rest)?;
+            let mut inner = rest.get(n..)?;
+            if inner.len() as u64 != inner_len {
+                return None;
+            }
+            let mut channel_id = 0;
+            if let [0x08, tail @ ..] = inner {
+                let (ch, n) = minimal_varint(tail)?;
+                if ch == 0 || ch > i32::MAX as u64 {
+                    return None;
+                }
+                channel_id = ch as i32;
+                inner = &tail[n..];
+            }
+            let mut eof = false;
+            if let [0x10, 0x01, tail @ ..] = inner {
+                eof = true;
+                inner = tail;
+            }
+            let data: &[u8] = match inner {
+                [] => &[],
+                [0x1a, tail @ ..] => {
+                    let (len, n) = minimal_varint(tail)?;
+                    let data = &tail[n..];
+                    if len == 0 || data.len() as u64 != len {
+                        return None;
+                    }
+                    data
+                }
+                _ => return None,
+            };
+            Some(PacketView::Msg {
+                channel_id,
+                eof,
+                data,
+            })
+        }
+        _ => None,
     }
 }
 
@@ -307,7 +395,35 @@ mod tests {
         assert_eq!(max_piece_len(0xff, 1024), 1023);
     }
 
+    /// The fast parser agrees with prost wherever it answers, and answers for everything we
+    /// encode.
+    fn check_parsers_agree(body: &[u8]) {
+        let general = Packet::decode_body(Bytes::copy_from_slice(body));
+        if let Some(view) = parse_canonical(body) {
+            let general = general.expect("canonical input decodes");
+            assert_eq!(view, general.view(), "{}", hex::encode(body));
+        }
+    }
+
     proptest! {
+        #[test]
+        fn fast_parser_agrees_with_prost(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            check_parsers_agree(&bytes);
+            // Also with a plausible start.
+            let mut b = vec![0x1a, bytes.len() as u8];
+            b.extend_from_slice(&bytes);
+            check_parsers_agree(&b);
+        }
+
+        #[test]
+        fn fast_parser_takes_all_we_encode(ch in any::<u8>(), eof in any::<bool>(), data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut out = BytesMut::new();
+            encode_msg(ch, eof, &data, &mut out);
+            let (_, used) = p2p_types::varint::decode_uvarint(&out).unwrap().unwrap();
+            let view = parse_canonical(&out[used..]).expect("canonical");
+            prop_assert_eq!(view, PacketView::Msg { channel_id: i32::from(ch), eof, data: &data });
+        }
+
         #[test]
         fn encoding_matches_prost(ch in any::<u8>(), eof in any::<bool>(), data in proptest::collection::vec(any::<u8>(), 0..3000)) {
             let mut out = BytesMut::new();
@@ -349,6 +465,27 @@ mod tests {
             let mut codec = PacketCodec::new(1034);
             let mut buf = BytesMut::from(&bytes[..]);
             while let Ok(Some(_)) = codec.decode_packet(&mut buf) {}
+        }
+    }
+
+    #[test]
+    fn fast_parser_defers_non_canonical_forms() {
+        assert_eq!(parse_canonical(&[0x0a, 0x00]), Some(PacketView::Ping));
+        assert_eq!(parse_canonical(&[0x12, 0x00]), Some(PacketView::Pong));
+        for body in [
+            &[0x10, 0x00][..],                     // eof explicitly false
+            &[0x1a, 0x02, 0x10, 0x00],             // eof false inside a message
+            &[0x1a, 0x02, 0x08, 0x00],             // channel 0 written out
+            &[0x1a, 0x03, 0x08, 0x81, 0x00],       // non-minimal varint
+            &[0x1a, 0x02, 0x1a, 0x00],             // empty data written out
+            &[0x1a, 0x04, 0x10, 0x01, 0x08, 0x01], // fields out of order
+            &[0x1a, 0x02, 0x20, 0x01],             // unknown field
+            &[0x0a, 0x02, 0x08, 0x01],             // ping with an unknown field
+            &[0x1a, 0x00, 0x1a, 0x00],             // two messages
+            &[],                                   // no variant
+        ] {
+            assert_eq!(parse_canonical(body), None, "{}", hex::encode(body));
+            check_parsers_agree(body);
         }
     }
 
