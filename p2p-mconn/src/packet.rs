@@ -306,8 +306,8 @@ fn minimal_varint(buf: &[u8]) -> Option<(u64, usize)> {
 /// the receive side: no allocation, no copy.
 pub(crate) fn parse_canonical(body: &[u8]) -> Option<PacketView<'_>> {
     match body {
-        [0x0a, 0x00] => return Some(PacketView::Ping),
-        [0x12, 0x00] => return Some(PacketView::Pong),
+        [0x0a, 0x00] => Some(PacketView::Ping),
+        [0x12, 0x00] => Some(PacketView::Pong),
         [0x1a, rest @ ..] => {
             let (inner_len, n) = minimal_varint(rest)?;
             let mut inner = rest.get(n..)?;
