@@ -19,6 +19,42 @@ pub(crate) const IO_HANDSHAKE_MSG_LIMIT: usize = 64 * 1024;
 /// carry small messages stay small.
 const INITIAL_RECV_BUF: usize = 2 * SEALED_FRAME_LEN;
 
+/// Where [`RecvBuf::read_plain_into`] puts decrypted bytes.
+pub(crate) trait PlainOut {
+    /// Bytes that still fit.
+    fn room(&self) -> usize;
+    /// Appends `bytes` (at most `room()` of them).
+    fn put(&mut self, bytes: &[u8]);
+}
+
+/// A plain slice, filled from the front.
+struct SliceOut<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl PlainOut for SliceOut<'_> {
+    fn room(&self) -> usize {
+        self.buf.len() - self.len
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl PlainOut for tokio::io::ReadBuf<'_> {
+    fn room(&self) -> usize {
+        self.remaining()
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.put_slice(bytes);
+    }
+}
+
 /// Receive-side buffer: `[consumed | plaintext | raw ciphertext | free]`.
 pub(crate) struct RecvBuf {
     buf: Vec<u8>,
@@ -107,13 +143,23 @@ impl RecvBuf {
         opener: &mut Opener,
         out: &mut [u8],
     ) -> Result<usize, Error> {
+        self.read_plain_into(opener, &mut SliceOut { buf: out, len: 0 })
+    }
+
+    /// [`read_plain`](Self::read_plain) into any [`PlainOut`] (tokio's `ReadBuf` need not be
+    /// zeroed first, which matters when callers offer large uninitialised buffers).
+    pub(crate) fn read_plain_into(
+        &mut self,
+        opener: &mut Opener,
+        out: &mut impl PlainOut,
+    ) -> Result<usize, Error> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
         let mut copied = 0;
         if self.extra_pos < self.extra.len() {
-            let n = (self.extra.len() - self.extra_pos).min(out.len());
-            out[..n].copy_from_slice(&self.extra[self.extra_pos..self.extra_pos + n]);
+            let n = (self.extra.len() - self.extra_pos).min(out.room());
+            out.put(&self.extra[self.extra_pos..self.extra_pos + n]);
             self.extra_pos += n;
             copied += n;
             if self.extra_pos == self.extra.len() {
@@ -121,11 +167,10 @@ impl RecvBuf {
                 self.extra_pos = 0;
             }
         }
-        while copied < out.len() {
+        while out.room() > 0 {
             if self.plain_start < self.plain_end {
-                let n = (self.plain_end - self.plain_start).min(out.len() - copied);
-                out[copied..copied + n]
-                    .copy_from_slice(&self.buf[self.plain_start..self.plain_start + n]);
+                let n = (self.plain_end - self.plain_start).min(out.room());
+                out.put(&self.buf[self.plain_start..self.plain_start + n]);
                 self.plain_start += n;
                 copied += n;
                 continue;

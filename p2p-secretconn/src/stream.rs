@@ -378,11 +378,8 @@ impl ReadState {
             return Poll::Ready(Ok(()));
         }
         loop {
-            let n = self
-                .buf
-                .read_plain(&mut self.opener, out.initialize_unfilled())?;
-            if n > 0 {
-                out.advance(n);
+            // Straight into the caller's buffer, which may be uninitialised: no zeroing.
+            if self.buf.read_plain_into(&mut self.opener, out)? > 0 {
                 return Poll::Ready(Ok(()));
             }
             let spare = self.buf.spare();
