@@ -116,6 +116,12 @@ struct Shared {
 impl Shared {
     /// Records how the connection ended (the first outcome wins) and stops both tasks.
     fn finish(&self, result: Result<(), Error>) {
+        self.decide(result);
+        self.cancel.cancel();
+    }
+
+    /// Records how the connection ended if nothing was recorded yet, without stopping the tasks.
+    fn decide(&self, result: Result<(), Error>) {
         self.ended.store(true, Ordering::Release);
         let first = self.outcome.send_if_modified(|o| {
             if o.is_none() {
@@ -131,7 +137,6 @@ impl Shared {
                 Err(e) => tracing::debug!(error = %e, "mconnection closed"),
             }
         }
-        self.cancel.cancel();
     }
 
     fn channel(&self, id: u8) -> Result<&ChannelShared, Error> {
@@ -588,6 +593,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             continue;
         }
         if draining && !open && !sched.any_busy() && buf.is_empty() && !unflushed {
+            // Everything accepted has been handed to the stream: the drain succeeded. Decide
+            // that before closing, or the peer's reaction to the close (it closes too) could
+            // reach the read task first and be taken for the end of the connection.
+            shared.decide(Ok(()));
             io.shutdown().await?;
             return Ok(());
         }

@@ -438,3 +438,59 @@ async fn raw_peer_helper_sanity() {
     assert_eq!(peer.recv().await, Some(Packet::Pong));
     let _ = RawPeer::last_len;
 }
+
+/// A writer whose shutdown takes a few more turns of the scheduler after closing the stream.
+struct SlowShutdown<W> {
+    inner: W,
+    turns: usize,
+}
+
+impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for SlowShutdown<W> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::ready!(std::pin::Pin::new(&mut self.inner).poll_shutdown(cx))?;
+        if self.turns > 0 {
+            self.turns -= 1;
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn flush_stop_succeeds_even_if_the_peer_closes_in_reply_first() {
+    // The peer closes as soon as it sees our end of stream, and its close reaches our read
+    // task before our write task has returned from the shutdown: still a clean flush_stop.
+    let (x, y) = tokio::io::duplex(64 * 1024);
+    let (r, w) = tokio::io::split(x);
+    let w = SlowShutdown { inner: w, turns: 5 };
+    let (conn, _rx) = MConnection::spawn(r, w, &chans(), unlimited()).unwrap();
+    let peer = tokio::spawn(async move {
+        let mut peer = RawPeer::new(y);
+        let mut got = 0;
+        while let Some(p) = peer.recv().await {
+            assert!(matches!(p, Packet::Msg(_)));
+            got += 1;
+        }
+        got // dropping the peer closes its side
+    });
+    conn.send(0x01, vec![1; 10]).await.unwrap();
+    assert_eq!(conn.flush_stop().await, Ok(()));
+    assert_eq!(peer.await.unwrap(), 1);
+}
