@@ -478,7 +478,7 @@ fn tendermint_throughput(total: usize) -> anyhow::Result<f64> {
 /// transcript and challenge, HKDF-SHA256, both AEAD key setups with one frame sealed and one
 /// opened, ed25519 sign, and decoding plus verifying the peer's key and signature. Returns
 /// handshakes per second.
-fn crypto_bound(n: usize) -> f64 {
+pub(super) fn crypto_bound(n: usize) -> f64 {
     use ed25519_dalek::{Signer as _, Verifier as _};
     use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
     let signer = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);

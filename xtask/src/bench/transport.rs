@@ -32,11 +32,14 @@ use p2p_types::{NetAddress, NodeInfo, NodeKey};
 use super::{Report, Scale, best};
 
 const SUITE: &str = "transport";
-const FRAME_PLAIN: usize = 1028;
 
 pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
     let n = scale.count(1000);
-    let crypto = best((0..scale.reps()).map(|_| crypto_bound(n)).collect());
+    let crypto = best(
+        (0..scale.reps())
+            .map(|_| super::secretconn::crypto_bound(n))
+            .collect(),
+    );
     let handshakes = best(
         (0..scale.reps())
             .map(|_| secret_handshakes(n))
@@ -191,79 +194,4 @@ fn upgrades(n: usize, dialers: usize) -> anyhow::Result<f64> {
         );
         Ok(total as f64 / secs)
     })
-}
-
-/// One side's handshake crypto, `n` times on this thread; handshakes per second. The same
-/// work as the `secretconn` suite's `crypto_bound` (kept in step with it by hand).
-fn crypto_bound(n: usize) -> f64 {
-    use ed25519_dalek::{Signer as _, Verifier as _};
-    use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
-    let signer = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
-    let peer = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
-    let peer_pub_bytes = peer.verifying_key().to_bytes();
-    let peer_eph = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([5; 32]));
-    let challenge = [9u8; 32];
-    let peer_sig = peer.sign(&challenge);
-    let recv_key = [11u8; 32];
-    let unbound = |k: &[u8]| UnboundKey::new(&CHACHA20_POLY1305, k).map(LessSafeKey::new);
-    let Ok(peer_sealer) = unbound(&recv_key) else {
-        return f64::NAN;
-    };
-    let mut peer_frame = vec![0u8; FRAME_PLAIN];
-    let Ok(peer_tag) = peer_sealer.seal_in_place_separate_tag(
-        Nonce::assume_unique_for_key([0; 12]),
-        Aad::empty(),
-        &mut peer_frame,
-    ) else {
-        return f64::NAN;
-    };
-    let mut rng = rand::rng();
-    let start = Instant::now();
-    for _ in 0..n {
-        let mut seed = [0u8; 32];
-        rand::Rng::fill_bytes(&mut rng, &mut seed);
-        let secret = x25519_dalek::StaticSecret::from(seed);
-        let public = x25519_dalek::PublicKey::from(&secret);
-        let dh = secret.diffie_hellman(&peer_eph);
-        let mut t = merlin::Transcript::new(b"TENDERMINT_SECRET_CONNECTION_TRANSCRIPT_HASH");
-        t.append_message(b"EPHEMERAL_LOWER_PUBLIC_KEY", public.as_bytes());
-        t.append_message(b"EPHEMERAL_UPPER_PUBLIC_KEY", peer_eph.as_bytes());
-        t.append_message(b"DH_SECRET", dh.as_bytes());
-        let mut mac = [0u8; 32];
-        t.challenge_bytes(b"SECRET_CONNECTION_MAC", &mut mac);
-        let mut okm = [0u8; 96];
-        let expanded = hkdf::Hkdf::<sha2::Sha256>::new(None, dh.as_bytes()).expand(
-            b"TENDERMINT_SECRET_CONNECTION_KEY_AND_CHALLENGE_GEN",
-            &mut okm,
-        );
-        let (Ok(send), Ok(recv)) = (unbound(&okm[32..64]), unbound(&recv_key)) else {
-            return f64::NAN;
-        };
-        let sig = signer.sign(&mac);
-        let mut frame = [0u8; FRAME_PLAIN];
-        frame[..64].copy_from_slice(&sig.to_bytes());
-        let tag = send
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key([0; 12]),
-                Aad::empty(),
-                &mut frame,
-            )
-            .map(|t| t.as_ref()[0])
-            .unwrap_or(0);
-        let mut incoming = peer_frame.clone();
-        let opened = recv
-            .open_in_place_separate_tag(
-                Nonce::assume_unique_for_key([0; 12]),
-                Aad::empty(),
-                peer_tag,
-                &mut incoming,
-                0..,
-            )
-            .is_ok();
-        let ok = ed25519_dalek::VerifyingKey::from_bytes(&peer_pub_bytes)
-            .map(|k| k.verify(&challenge, &peer_sig).is_ok())
-            .unwrap_or(false);
-        std::hint::black_box((public, okm, expanded.is_ok(), tag, opened, ok));
-    }
-    n as f64 / start.elapsed().as_secs_f64()
 }
