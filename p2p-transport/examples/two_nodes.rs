@@ -29,7 +29,10 @@ fn node(moniker: &str) -> Result<TcpTransport, BoxError> {
     info.moniker = moniker.into();
     info.channels = vec![CONSENSUS, BULK];
     let mut mconn = MConnConfig::node_default();
-    mconn.send_rate(0).recv_rate(0).flush_throttle(Duration::from_millis(10));
+    mconn
+        .send_rate(0)
+        .recv_rate(0)
+        .flush_throttle(Duration::from_millis(10));
     let mut config = TransportConfig::default();
     config
         .channels([
@@ -50,7 +53,11 @@ fn describe(who: &str, conn: &Connection) {
         "{who}: connected to {:?} ({}), {}, network {:?}, version {:?}, channels {:02x?}",
         info.moniker,
         conn.remote_addr(),
-        if conn.is_outbound() { "outbound" } else { "inbound" },
+        if conn.is_outbound() {
+            "outbound"
+        } else {
+            "inbound"
+        },
         info.network,
         info.version,
         info.channels,
@@ -68,7 +75,10 @@ async fn main() -> Result<(), BoxError> {
     let started = Instant::now();
     let (dialed, accepted) = tokio::join!(bob.dial(&alice_addr), alice.accept());
     let (mut to_alice, mut to_bob) = (dialed?, accepted?);
-    println!("handshake, NodeInfo exchange and checks took {:?}", started.elapsed());
+    println!(
+        "handshake, NodeInfo exchange and checks took {:?}",
+        started.elapsed()
+    );
     describe("bob", &to_alice);
     describe("alice", &to_bob);
 
@@ -102,9 +112,15 @@ async fn main() -> Result<(), BoxError> {
     let mut rtts = Vec::new();
     for i in 0..CHAT {
         let t0 = Instant::now();
-        to_alice.mconn().send(CONSENSUS, format!("vote {i}").into_bytes()).await?;
+        to_alice
+            .mconn()
+            .send(CONSENSUS, format!("vote {i}").into_bytes())
+            .await?;
         let vote = at_alice[0].recv().await.ok_or("alice's connection ended")?;
-        to_bob.mconn().send(CONSENSUS, [&b"ack "[..], &vote].concat()).await?;
+        to_bob
+            .mconn()
+            .send(CONSENSUS, [&b"ack "[..], &vote].concat())
+            .await?;
         let ack = at_bob[0].recv().await.ok_or("bob's connection ended")?;
         rtts.push(t0.elapsed());
         if i == 0 {
