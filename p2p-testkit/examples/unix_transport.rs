@@ -1,8 +1,8 @@
 //! A third transport, over Unix domain sockets, written the way any user would write a custom
-//! transport: move bytes your own way, then hand each connected stream to the shared pipeline
-//! of `p2p-transport` (`ConnSet::admit` for the duplicate checks and connection filters,
-//! `upgrade_with` for the SecretConnection, the NodeInfo exchange and checks, and the
-//! MConnection). Its `main` and its test run the transport conformance suite of `p2p-testkit`.
+//! transport: bind, connect and accept your own way, and leave the rest to an `Upgrader` of
+//! `p2p-transport` (the duplicate checks and connection filters, the SecretConnection, the
+//! NodeInfo exchange and checks, the MConnection, the incoming limit, the accept queue and
+//! close). Its `main` and its test run the transport conformance suite of `p2p-testkit`.
 //!
 //! ```sh
 //! cargo run -p p2p-testkit --example unix_transport
@@ -15,32 +15,17 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use p2p_transport::{
-    ConnSet, Connection, Error, Transport, TransportConfig, UpgradeConfig, upgrade_with,
+    Connection, Error, Inbound, Transport, TransportConfig, UpgradeConfig, Upgrader,
 };
-use p2p_types::{NetAddress, NodeId, NodeInfo, NodeKey};
+use p2p_types::{NetAddress, NodeInfo, NodeKey};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 /// A transport whose connections are Unix domain sockets in one directory.
 struct UnixTransport {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
     dir: PathBuf,
-    upgrade: UpgradeConfig,
-    conn_set: ConnSet,
-    closed: CancellationToken,
-    accepted_tx: mpsc::Sender<Result<Connection, Error>>,
-    accepted_rx: tokio::sync::Mutex<mpsc::Receiver<Result<Connection, Error>>>,
-    listener: Mutex<Option<(PathBuf, Option<JoinHandle<()>>)>>,
-    next_port: AtomicU16,
+    upgrader: Upgrader,
 }
 
 impl UnixTransport {
@@ -50,165 +35,72 @@ impl UnixTransport {
         info: NodeInfo,
         config: TransportConfig,
     ) -> Result<Self, Error> {
-        let upgrade = UpgradeConfig::new(key, info, config)?;
-        let (accepted_tx, accepted_rx) =
-            mpsc::channel(upgrade.transport_config().get_accept_queue());
         Ok(Self {
-            inner: Arc::new(Inner {
-                dir: dir.to_owned(),
-                upgrade,
-                conn_set: ConnSet::new(),
-                closed: CancellationToken::new(),
-                accepted_tx,
-                accepted_rx: tokio::sync::Mutex::new(accepted_rx),
-                listener: Mutex::new(None),
-                next_port: AtomicU16::new(1),
-            }),
+            dir: dir.to_owned(),
+            upgrader: Upgrader::new(UpgradeConfig::new(key, info, config)?),
         })
     }
-}
 
-impl Inner {
     fn path_of(&self, addr: SocketAddr) -> PathBuf {
         self.dir.join(format!("{}_{}.sock", addr.ip(), addr.port()))
     }
+}
 
-    /// The shared pipeline: admission, then the upgrade over the socket's own halves.
-    async fn upgrade(
-        &self,
-        stream: UnixStream,
-        remote: SocketAddr,
-        dialed: Option<NodeId>,
-    ) -> Result<Connection, Error> {
-        let reservation = self
-            .conn_set
-            .admit(remote, vec![remote.ip()], dialed, &self.upgrade)
-            .await?;
-        let mut conn = upgrade_with(
-            stream,
-            UnixStream::into_split,
-            remote,
-            dialed,
-            &self.upgrade,
-        )
-        .await?;
-        reservation.set_established();
-        conn.hold(reservation);
-        Ok(conn)
+/// A bound socket; dropping it removes its file, freeing the address.
+struct Listener {
+    socket: UnixListener,
+    path: PathBuf,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
-/// Accepts sockets and upgrades each in its own task, so a silent one delays nobody.
-async fn accept_loop(inner: Arc<Inner>, listener: UnixListener) {
-    loop {
-        let stream = tokio::select! {
-            () = inner.closed.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok((stream, _)) => stream,
-                Err(_) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let port = inner.next_port.fetch_add(1, Ordering::Relaxed);
-        let remote = SocketAddr::from(([127, 0, 0, 1], port));
-        let inner = Arc::clone(&inner);
-        tokio::spawn(async move {
-            let result = tokio::select! {
-                () = inner.closed.cancelled() => return,
-                r = inner.upgrade(stream, remote, None) => r,
-            };
-            match result {
-                Ok(conn) => {
-                    tokio::select! {
-                        () = inner.closed.cancelled() => {}
-                        _ = inner.accepted_tx.send(Ok(conn)) => {}
-                    }
-                }
-                // Rejections are reported while there is room, never queued without bound.
-                Err(e) => drop(inner.accepted_tx.try_send(Err(e))),
+/// Accepts sockets and hands each to the upgrader, which upgrades it in its own task. A Unix
+/// socket has no peer address: the `n`th inbound one is named `127.0.0.1:n`.
+async fn accept_loop(inbound: Inbound, listener: Listener) {
+    let mut port = 0u16;
+    while let Some(accepted) = inbound.until_closed(listener.socket.accept()).await {
+        match accepted {
+            Ok((stream, _)) => {
+                port = port.wrapping_add(1).max(1);
+                let remote = SocketAddr::from(([127, 0, 0, 1], port));
+                inbound.spawn_upgrade(stream, UnixStream::into_split, remote);
             }
-        });
+            Err(e) => inbound.pause_after_error(&e).await,
+        }
     }
 }
 
 impl Transport for UnixTransport {
     async fn listen(&self, addr: SocketAddr) -> Result<SocketAddr, Error> {
-        let inner = &self.inner;
-        if inner.closed.is_cancelled() {
-            return Err(Error::Closed);
-        }
-        let mut bound = addr;
-        if bound.port() == 0 {
-            // Port 0: the first free "port" from 20000 on.
-            bound.set_port(20000);
-            while inner.path_of(bound).exists() {
-                bound.set_port(bound.port().wrapping_add(1).max(20000));
+        let bind = async {
+            let mut bound = addr;
+            if bound.port() == 0 {
+                // Port 0: the first free "port" from 20000 on.
+                bound.set_port(20000);
+                while self.path_of(bound).exists() {
+                    bound.set_port(bound.port().wrapping_add(1).max(20000));
+                }
             }
-        }
-        let path = inner.path_of(bound);
-        let mut state = inner
-            .listener
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if state.is_some() {
-            return Err(Error::AlreadyListening { addr: bound });
-        }
-        let listener = UnixListener::bind(&path).map_err(|e| Error::Listen {
-            addr,
-            source: Arc::new(e),
-        })?;
-        let task = tokio::spawn(accept_loop(Arc::clone(inner), listener));
-        *state = Some((path, Some(task)));
-        Ok(bound)
+            let path = self.path_of(bound);
+            let socket = UnixListener::bind(&path)?;
+            Ok((bound, Listener { socket, path }))
+        };
+        self.upgrader.listen(addr, bind, accept_loop).await
     }
 
     async fn accept(&self) -> Result<Connection, Error> {
-        let closed = &self.inner.closed;
-        let mut rx = tokio::select! {
-            () = closed.cancelled() => return Err(Error::Closed),
-            rx = self.inner.accepted_rx.lock() => rx,
-        };
-        tokio::select! {
-            biased;
-            () = closed.cancelled() => Err(Error::Closed),
-            item = rx.recv() => item.unwrap_or(Err(Error::Closed)),
-        }
+        self.upgrader.accept().await
     }
 
     async fn dial(&self, addr: &NetAddress) -> Result<Connection, Error> {
-        let inner = &self.inner;
-        if inner.closed.is_cancelled() {
-            return Err(Error::Closed);
-        }
-        let remote = addr.socket_addr();
-        let timeout = inner.upgrade.transport_config().get_dial_timeout();
-        let work = async {
-            let stream =
-                match tokio::time::timeout(timeout, UnixStream::connect(inner.path_of(remote)))
-                    .await
-                {
-                    Err(_) => {
-                        return Err(Error::DialTimeout {
-                            addr: remote,
-                            timeout,
-                        });
-                    }
-                    Ok(Err(e)) => {
-                        return Err(Error::Dial {
-                            addr: remote,
-                            source: Arc::new(e),
-                        });
-                    }
-                    Ok(Ok(s)) => s,
-                };
-            inner.upgrade(stream, remote, Some(addr.id())).await
-        };
-        tokio::select! {
-            () = inner.closed.cancelled() => Err(Error::Closed),
-            r = work => r,
-        }
+        let connect = UnixStream::connect(self.path_of(addr.socket_addr()));
+        self.upgrader
+            .dial(addr, connect, UnixStream::into_split)
+            .await
     }
 
     fn cleanup(&self, conn: Connection) {
@@ -216,29 +108,7 @@ impl Transport for UnixTransport {
     }
 
     async fn close(&self) {
-        let inner = &self.inner;
-        inner.closed.cancel();
-        let state = inner
-            .listener
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_mut()
-            .map(|(path, task)| (path.clone(), task.take()));
-        if let Some((path, task)) = state {
-            if let Some(task) = task {
-                let _ = task.await;
-            }
-            let _ = std::fs::remove_file(path);
-        }
-        let mut rx = inner.accepted_rx.lock().await;
-        rx.close();
-        while rx.try_recv().is_ok() {}
-    }
-}
-
-impl Drop for UnixTransport {
-    fn drop(&mut self) {
-        self.inner.closed.cancel();
+        self.upgrader.close().await;
     }
 }
 

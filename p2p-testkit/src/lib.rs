@@ -25,8 +25,8 @@
 //!
 //! The TCP transport runs the same suite in `p2p-transport/tests/conformance.rs`, and
 //! `examples/unix_transport.rs` is a third transport, over Unix domain sockets, written the
-//! way a user would write theirs: bytes its own way, then `ConnSet::admit` and
-//! `p2p_transport::upgrade_with`.
+//! way a user would write theirs: bytes its own way, everything else left to a
+//! `p2p_transport::Upgrader`.
 //!
 //! # Modules
 //!

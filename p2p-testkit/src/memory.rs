@@ -4,17 +4,15 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use p2p_transport::{
-    ConnSet, Connection, Error, Transport, TransportConfig, UpgradeConfig, upgrade_with,
+    ConnSet, Connection, Error, Inbound, Transport, TransportConfig, TransportStats, UpgradeConfig,
+    Upgrader,
 };
 use p2p_types::{NetAddress, NodeId, NodeInfo, NodeKey};
 use tokio::io::DuplexStream;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 /// Default size of each direction's buffer in a connection's pipe.
 pub const DEFAULT_PIPE_CAPACITY: usize = 64 * 1024;
@@ -67,7 +65,10 @@ pub struct MemoryNetwork {
 #[derive(Debug)]
 struct NetInner {
     hosts: u32,
-    listeners: HashMap<SocketAddr, mpsc::Sender<Incoming>>,
+    /// Transports made so far, to tell whose listener an address is.
+    transports: u64,
+    /// Each listener's backlog, with the transport it belongs to.
+    listeners: HashMap<SocketAddr, (u64, mpsc::Sender<Incoming>)>,
     next_port: HashMap<IpAddr, u16>,
     pipe_capacity: usize,
 }
@@ -76,6 +77,7 @@ impl Default for NetInner {
     fn default() -> Self {
         Self {
             hosts: 0,
+            transports: 0,
             listeners: HashMap::new(),
             next_port: HashMap::new(),
             pipe_capacity: DEFAULT_PIPE_CAPACITY,
@@ -145,19 +147,16 @@ impl MemoryNetwork {
         config: TransportConfig,
     ) -> Result<MemoryTransport, Error> {
         let upgrade = UpgradeConfig::new(key, node_info, config)?;
-        let (accept_tx, accept_rx) = mpsc::channel(upgrade.transport_config().get_accept_queue());
+        let owner = {
+            let mut inner = self.lock();
+            inner.transports += 1;
+            inner.transports
+        };
         Ok(MemoryTransport {
-            inner: Arc::new(Inner {
-                network: self.clone(),
-                ip,
-                upgrade,
-                conn_set: ConnSet::new(),
-                closed: CancellationToken::new(),
-                accept_tx,
-                accept_rx: tokio::sync::Mutex::new(accept_rx),
-                listener: Mutex::new(None),
-                incoming: Arc::new(AtomicUsize::new(0)),
-            }),
+            network: self.clone(),
+            ip,
+            owner,
+            upgrader: Upgrader::new(upgrade),
         })
     }
 
@@ -180,7 +179,7 @@ impl MemoryNetwork {
         to: SocketAddr,
     ) -> io::Result<(DuplexStream, SocketAddr)> {
         let mut inner = self.lock();
-        let Some(listener) = inner.listeners.get(&to).cloned() else {
+        let Some((_, listener)) = inner.listeners.get(&to).cloned() else {
             return Err(io::Error::new(
                 io::ErrorKind::ConnectionRefused,
                 format!("nothing listens at {to}"),
@@ -204,7 +203,8 @@ impl MemoryNetwork {
         Ok((ours, local))
     }
 
-    fn bind(&self, addr: SocketAddr) -> io::Result<(SocketAddr, mpsc::Receiver<Incoming>)> {
+    /// Binds `addr` (port 0: the next free port of its IP) for transport `owner`.
+    fn bind(&self, addr: SocketAddr, owner: u64) -> io::Result<Bound> {
         let mut inner = self.lock();
         let addr = if addr.port() == 0 {
             SocketAddr::new(addr.ip(), inner.ephemeral_port(addr.ip()))
@@ -218,225 +218,143 @@ impl MemoryNetwork {
             ));
         }
         let (tx, rx) = mpsc::channel(BACKLOG);
-        inner.listeners.insert(addr, tx);
-        Ok((addr, rx))
+        inner.listeners.insert(addr, (owner, tx));
+        Ok(Bound {
+            network: self.clone(),
+            addr,
+            owner,
+            backlog: rx,
+        })
     }
 
-    fn unbind(&self, addr: SocketAddr) {
-        self.lock().listeners.remove(&addr);
+    /// Frees `addr` if transport `owner` listens there.
+    fn unbind(&self, addr: SocketAddr, owner: u64) {
+        let mut inner = self.lock();
+        if inner.listeners.get(&addr).is_some_and(|(o, _)| *o == owner) {
+            inner.listeners.remove(&addr);
+        }
+    }
+}
+
+/// A bound listener: its backlog. Dropping it frees the address.
+#[derive(Debug)]
+struct Bound {
+    network: MemoryNetwork,
+    addr: SocketAddr,
+    owner: u64,
+    backlog: mpsc::Receiver<Incoming>,
+}
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        self.network.unbind(self.addr, self.owner);
     }
 }
 
 /// A [`Transport`] over a [`MemoryNetwork`]: bytes travel through in-memory pipes, everything
-/// else is the shared pipeline of `p2p-transport` ([`ConnSet::admit`], then [`upgrade_with`]),
-/// so its connections are exactly as checked as TCP ones.
+/// else is the shared machinery of `p2p-transport` (an [`Upgrader`]: [`ConnSet::admit`], then
+/// `upgrade_with`, the incoming limit, the accept queue, close), so its connections are exactly
+/// as checked as TCP ones.
 ///
 /// It honours the whole [`TransportConfig`] (handshake and filter timeouts, duplicate checks,
 /// filters, the incoming limit, the accept queue) except the dial timeout: connecting in
 /// memory is instant, and refused at once when nothing listens.
 #[derive(Debug)]
 pub struct MemoryTransport {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
     network: MemoryNetwork,
     ip: IpAddr,
-    upgrade: UpgradeConfig,
-    conn_set: ConnSet,
-    closed: CancellationToken,
-    accept_tx: mpsc::Sender<Result<Connection, Error>>,
-    accept_rx: tokio::sync::Mutex<mpsc::Receiver<Result<Connection, Error>>>,
-    listener: Mutex<Option<(SocketAddr, Option<JoinHandle<()>>)>>,
-    incoming: Arc<AtomicUsize>,
-}
-
-/// Decrements a counter when dropped.
-#[derive(Debug)]
-struct Slot(Arc<AtomicUsize>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
+    /// Tells this transport's listener from a later one on the same address.
+    owner: u64,
+    upgrader: Upgrader,
 }
 
 impl MemoryTransport {
     /// This transport's host address.
     pub fn ip(&self) -> IpAddr {
-        self.inner.ip
+        self.ip
     }
 
     /// Our node ID.
     pub fn node_id(&self) -> NodeId {
-        self.inner.upgrade.node_id()
+        self.upgrader.upgrade_config().node_id()
     }
 
     /// The address being listened on, once listening.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.inner.listener_state().as_ref().map(|(a, _)| *a)
+        self.upgrader.local_addr()
     }
 
     /// The connection set.
     pub fn conn_set(&self) -> &ConnSet {
-        &self.inner.conn_set
+        self.upgrader.conn_set()
     }
 
     /// Inbound connections being upgraded, waiting for `accept`, or established and not yet
     /// cleaned up.
     pub fn incoming(&self) -> usize {
-        self.inner.incoming.load(Ordering::Acquire)
+        self.stats().incoming
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> TransportStats {
+        self.upgrader.stats()
     }
 
     /// The network this transport is on.
     pub fn network(&self) -> &MemoryNetwork {
-        &self.inner.network
+        &self.network
     }
 }
 
 impl Drop for MemoryTransport {
     fn drop(&mut self) {
-        self.inner.closed.cancel();
-        if let Some((addr, _)) = self.inner.listener_state().take() {
-            self.inner.network.unbind(addr);
+        // Free the address at once, not when the listen loop notices (the upgrader's drop
+        // stops it).
+        if let Some(addr) = self.local_addr() {
+            self.network.unbind(addr, self.owner);
         }
     }
 }
 
-impl Inner {
-    fn listener_state(&self) -> MutexGuard<'_, Option<(SocketAddr, Option<JoinHandle<()>>)>> {
-        self.listener.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    async fn upgrade(
-        &self,
-        stream: DuplexStream,
-        remote: SocketAddr,
-        dialed: Option<NodeId>,
-    ) -> Result<Connection, Error> {
-        let reservation = self
-            .conn_set
-            .admit(remote, vec![remote.ip()], dialed, &self.upgrade)
-            .await?;
+async fn listen_loop(inbound: Inbound, mut bound: Bound) {
+    while let Some(Some(incoming)) = inbound.until_closed(bound.backlog.recv()).await {
         // `DuplexStream` has no owned halves; `tokio::io::split` is the general fallback.
-        let mut conn =
-            upgrade_with(stream, tokio::io::split, remote, dialed, &self.upgrade).await?;
-        reservation.set_established();
-        conn.hold(reservation);
-        Ok(conn)
-    }
-}
-
-async fn listen_loop(inner: Arc<Inner>, mut rx: mpsc::Receiver<Incoming>) {
-    let limit = inner
-        .upgrade
-        .transport_config()
-        .get_max_incoming_connections();
-    loop {
-        let incoming = tokio::select! {
-            () = inner.closed.cancelled() => break,
-            i = rx.recv() => match i { Some(i) => i, None => break },
-        };
-        if limit > 0 && inner.incoming.load(Ordering::Acquire) >= limit {
-            tracing::debug!(from = %incoming.from, "incoming limit reached, closing");
-            continue;
-        }
-        inner.incoming.fetch_add(1, Ordering::AcqRel);
-        let slot = Slot(Arc::clone(&inner.incoming));
-        let inner = Arc::clone(&inner);
-        tokio::spawn(async move {
-            let result = tokio::select! {
-                () = inner.closed.cancelled() => return,
-                r = inner.upgrade(incoming.stream, incoming.from, None) => r,
-            };
-            match result {
-                Ok(mut conn) => {
-                    conn.hold(slot);
-                    tokio::select! {
-                        () = inner.closed.cancelled() => {}
-                        _ = inner.accept_tx.send(Ok(conn)) => {}
-                    }
-                }
-                Err(e) => {
-                    drop(slot);
-                    tracing::debug!(error = %e, "inbound connection rejected");
-                    let _ = inner.accept_tx.try_send(Err(e));
-                }
-            }
-        });
+        inbound.spawn_upgrade(incoming.stream, tokio::io::split, incoming.from);
     }
 }
 
 impl Transport for MemoryTransport {
     async fn listen(&self, addr: SocketAddr) -> Result<SocketAddr, Error> {
-        let inner = &self.inner;
-        if inner.closed.is_cancelled() {
-            return Err(Error::Closed);
-        }
-        let ip = if addr.ip().is_unspecified() {
-            inner.ip
-        } else if addr.ip() == inner.ip {
-            addr.ip()
-        } else {
-            return Err(Error::Listen {
-                addr,
-                source: Arc::new(io::Error::new(
+        let bind = async {
+            let ip = if addr.ip().is_unspecified() {
+                self.ip
+            } else if addr.ip() == self.ip {
+                addr.ip()
+            } else {
+                return Err(io::Error::new(
                     io::ErrorKind::AddrNotAvailable,
-                    format!("this host is {}", inner.ip),
-                )),
-            });
+                    format!("this host is {}", self.ip),
+                ));
+            };
+            let bound = self
+                .network
+                .bind(SocketAddr::new(ip, addr.port()), self.owner)?;
+            Ok((bound.addr, bound))
         };
-        let mut state = inner.listener_state();
-        if let Some((bound, _)) = state.as_ref() {
-            return Err(Error::AlreadyListening { addr: *bound });
-        }
-        let (bound, rx) = inner
-            .network
-            .bind(SocketAddr::new(ip, addr.port()))
-            .map_err(|e| Error::Listen {
-                addr,
-                source: Arc::new(e),
-            })?;
-        let task = tokio::spawn(listen_loop(Arc::clone(inner), rx));
-        *state = Some((bound, Some(task)));
-        Ok(bound)
+        self.upgrader.listen(addr, bind, listen_loop).await
     }
 
     async fn accept(&self) -> Result<Connection, Error> {
-        let closed = &self.inner.closed;
-        if closed.is_cancelled() {
-            return Err(Error::Closed);
-        }
-        let mut rx = tokio::select! {
-            () = closed.cancelled() => return Err(Error::Closed),
-            rx = self.inner.accept_rx.lock() => rx,
-        };
-        tokio::select! {
-            biased;
-            () = closed.cancelled() => Err(Error::Closed),
-            item = rx.recv() => item.unwrap_or(Err(Error::Closed)),
-        }
+        self.upgrader.accept().await
     }
 
     async fn dial(&self, addr: &NetAddress) -> Result<Connection, Error> {
-        let inner = &self.inner;
-        if inner.closed.is_cancelled() {
-            return Err(Error::Closed);
-        }
         let remote = addr.socket_addr();
-        let (stream, _local) =
-            inner
-                .network
-                .connect_raw(inner.ip, remote)
-                .map_err(|e| Error::Dial {
-                    addr: remote,
-                    source: Arc::new(e),
-                })?;
-        tokio::select! {
-            () = inner.closed.cancelled() => Err(Error::Closed),
-            r = inner.upgrade(stream, remote, Some(addr.id())) => r,
-        }
+        let connect = async {
+            let (stream, _local) = self.network.connect_raw(self.ip, remote)?;
+            Ok(stream)
+        };
+        self.upgrader.dial(addr, connect, tokio::io::split).await
     }
 
     fn cleanup(&self, conn: Connection) {
@@ -444,17 +362,6 @@ impl Transport for MemoryTransport {
     }
 
     async fn close(&self) {
-        let inner = &self.inner;
-        inner.closed.cancel();
-        let state = inner.listener_state().as_mut().map(|(a, t)| (*a, t.take()));
-        if let Some((addr, task)) = state {
-            inner.network.unbind(addr);
-            if let Some(task) = task {
-                let _ = task.await;
-            }
-        }
-        let mut rx = inner.accept_rx.lock().await;
-        rx.close();
-        while rx.try_recv().is_ok() {}
+        self.upgrader.close().await;
     }
 }

@@ -1,5 +1,6 @@
 //! The in-memory transport's own behaviour, deterministic under tokio's paused clock.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use p2p_mconn::{ChannelDescriptor, MConnConfig};
@@ -16,10 +17,21 @@ fn config() -> TransportConfig {
 }
 
 fn node(net: &MemoryNetwork, seed: u8, config: TransportConfig) -> MemoryTransport {
+    node_at(net, net.next_ip(), seed, "sim", config)
+}
+
+/// A node on `network` at host `ip`.
+fn node_at(
+    net: &MemoryNetwork,
+    ip: IpAddr,
+    seed: u8,
+    network: &str,
+    config: TransportConfig,
+) -> MemoryTransport {
     let key = NodeKey::from_seed([seed; 32]);
-    let mut info = NodeInfo::new(key.node_id(), "sim", "tcp://10.0.0.1:26656");
+    let mut info = NodeInfo::new(key.node_id(), network, "tcp://10.0.0.1:26656");
     info.channels = vec![0x01];
-    net.transport(key, info, config).unwrap()
+    net.transport_at(ip, key, info, config).unwrap()
 }
 
 async fn listening(
@@ -84,12 +96,7 @@ async fn duplicate_ip_and_incoming_limit() {
     let (b, b_addr) = listening(&net, 1, c).await;
     // Two hosts behind one IP.
     let ip = net.next_ip();
-    let mk = |seed: u8| {
-        let key = NodeKey::from_seed([seed; 32]);
-        let mut info = NodeInfo::new(key.node_id(), "sim", "tcp://10.0.0.9:26656");
-        info.channels = vec![0x01];
-        net.transport_at(ip, key, info, config()).unwrap()
-    };
+    let mk = |seed: u8| node_at(&net, ip, seed, "sim", config());
     let (x, y) = (mk(2), mk(3));
     let (out, inb) = tokio::join!(x.dial(&b_addr), b.accept());
     let (_out, _inb) = (out.unwrap(), inb.unwrap());
@@ -132,4 +139,72 @@ async fn refused_when_nothing_listens() {
         a.listen("10.9.9.9:1".parse().unwrap()).await,
         Err(Error::Listen { .. })
     ));
+}
+
+/// Waits (in virtual time) until `cond` holds.
+async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_accept_queue_drops_rejections_and_holds_connections() {
+    let net = MemoryNetwork::new();
+    let mut c = config();
+    c.accept_queue(1);
+    let (b, b_addr) = listening(&net, 1, c).await;
+    for seed in 2..5 {
+        let stranger = node_at(&net, net.next_ip(), seed, "other-chain", config());
+        assert!(stranger.dial(&b_addr).await.is_err());
+    }
+    wait_until("three rejections", || b.stats().rejected == 3).await;
+    // A good peer gets in; its connection waits for room in the queue, holding its slot.
+    let a = node(&net, 5, config());
+    let out = a.dial(&b_addr).await.unwrap();
+    assert_eq!(b.incoming(), 1);
+    // One rejection was queued, the other two were dropped; the connection comes next.
+    let e = b.accept().await.unwrap_err();
+    assert!(matches!(e, Error::Incompatible { .. }), "{e:?}");
+    let inb = b.accept().await.unwrap();
+    assert_eq!(inb.node_id(), a.node_id());
+    assert_eq!(out.node_id(), b.node_id());
+}
+
+#[tokio::test(start_paused = true)]
+async fn listening_once_and_freeing_the_address() {
+    let net = MemoryNetwork::new();
+    let ip = net.next_ip();
+    let mk = |seed: u8| node_at(&net, ip, seed, "sim", config());
+    let at: std::net::SocketAddr = "0.0.0.0:26656".parse().unwrap();
+    // Two listens at once on one transport: one wins, the other's address is not kept.
+    let a = mk(1);
+    let (r1, r2) = tokio::join!(a.listen("0.0.0.0:0".parse().unwrap()), a.listen(at));
+    let won = match (r1, r2) {
+        (Ok(won), Err(Error::AlreadyListening { addr })) => {
+            assert_eq!(addr, won);
+            won
+        }
+        (Err(Error::AlreadyListening { addr }), Ok(won)) => {
+            assert_eq!(addr, won);
+            won
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(net.listeners(), vec![won]);
+    // Close frees the address; a later transport may take it, and dropping the closed one
+    // leaves the newcomer's listener alone.
+    a.close().await;
+    assert!(net.listeners().is_empty());
+    let b = mk(2);
+    let bound = b.listen(won).await.unwrap();
+    drop(a);
+    assert_eq!(net.listeners(), vec![bound]);
+    // Dropping a listening transport frees its address at once.
+    drop(b);
+    assert!(net.listeners().is_empty());
 }

@@ -7,9 +7,11 @@
 //! - [`upgrade_with`] / [`upgrade`]: the one upgrade pipeline all transports share
 //!   (SecretConnection, NodeInfo exchange and checks, peer filters, MConnection), generic over
 //!   any byte stream; its output is a [`Connection`].
-//! - [`TcpTransport`]: the reference's `MultiplexTransport` over TCP, with concurrent
-//!   upgrades, timeouts, an incoming-connection limit enforced before any handshake work, the
-//!   [`ConnSet`] with duplicate checks, and [filters](filter).
+//! - [`Upgrader`]: everything a transport does besides moving bytes (admission and upgrade
+//!   of each stream, concurrent inbound upgrades into a bounded accept queue, an
+//!   incoming-connection limit enforced before any handshake work, the [`ConnSet`] with
+//!   duplicate checks, [filters](filter), timeouts, close), so a custom transport is small.
+//! - [`TcpTransport`]: the reference's `MultiplexTransport`, TCP sockets on an [`Upgrader`].
 //! - [`Error`]: every rejection with its remote address, reason and reference kind.
 //!
 //! # How to drive it
@@ -54,35 +56,19 @@
 //!
 //! # Custom transports
 //!
-//! Implement [`Transport`] by moving bytes your way and calling [`ConnSet::admit`] (duplicate
-//! checks and connection filters) and [`upgrade_with`] (everything else) on each connected
-//! stream; then run `p2p_testkit::conformance::run` in your tests. `p2p-testkit` has an
-//! in-memory transport and a Unix-socket example built that way. The heart of it:
+//! Implement [`Transport`] by moving bytes your way and leaving everything else to an
+//! [`Upgrader`]: it admits every connected stream into a [`ConnSet`] (duplicate checks and
+//! connection filters) and runs [`upgrade_with`] on it, enforces the incoming limit before any
+//! handshake work, upgrades inbound streams concurrently into a bounded accept queue,
+//! implements a cancel-safe `accept`, the dial timeout and `close`. Your transport keeps
+//! binding, connecting and an accept loop of a few lines, and each [`Transport`] method is one
+//! call; the [`Upgrader`] docs show a whole transport over Unix domain sockets. Then run
+//! `p2p_testkit::conformance::run` in your tests: `p2p-testkit` has an in-memory transport and
+//! a Unix-socket example built that way.
 //!
-//! ```
-//! use std::net::SocketAddr;
-//! use p2p_transport::{ConnSet, Connection, Error, UpgradeConfig, upgrade_with};
-//! use p2p_types::NodeId;
-//! use tokio::net::UnixStream;
-//!
-//! // For every connected stream (inbound: `dialed = None`; outbound: the ID dialed).
-//! async fn upgrade_one(
-//!     set: &ConnSet,
-//!     config: &UpgradeConfig,
-//!     stream: UnixStream,
-//!     remote: SocketAddr,
-//!     dialed: Option<NodeId>,
-//! ) -> Result<Connection, Error> {
-//!     // Duplicate checks and connection filters, before any handshake work.
-//!     let reservation = set.admit(remote, vec![remote.ip()], dialed, config).await?;
-//!     // Secret handshake, dialed-ID check, NodeInfo exchange and checks, peer filters,
-//!     // MConnection.
-//!     let mut conn = upgrade_with(stream, UnixStream::into_split, remote, dialed, config).await?;
-//!     reservation.set_established();
-//!     conn.hold(reservation); // released on cleanup or drop
-//!     Ok(conn)
-//! }
-//! ```
+//! A transport that needs its own accept machinery can still use the pieces directly:
+//! [`ConnSet::admit`] before any handshake work, then [`upgrade_with`], keeping the
+//! [`Reservation`] in the connection with [`Connection::hold`].
 //!
 //! # Protocol notes
 //!
@@ -104,6 +90,7 @@ pub mod manual;
 mod tcp;
 mod transport;
 mod upgrade;
+mod upgrader;
 
 pub use config::{
     DEFAULT_ACCEPT_QUEUE, DEFAULT_DIAL_TIMEOUT, DEFAULT_FILTER_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT,
@@ -113,6 +100,7 @@ pub use conn_set::{ConnSet, ConnSetEntry, Reservation};
 pub use connection::{Connection, Direction};
 pub use error::{Error, ErrorKind};
 pub use filter::{ConnFilter, Denied, PeerFilter, conn_filter_fn, peer_filter_fn};
-pub use tcp::{TcpTransport, TransportStats};
+pub use tcp::TcpTransport;
 pub use transport::Transport;
 pub use upgrade::{UpgradeConfig, upgrade, upgrade_with};
+pub use upgrader::{Inbound, TransportStats, Upgrader};

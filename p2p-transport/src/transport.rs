@@ -10,8 +10,9 @@ use crate::{Connection, Error};
 /// A way to reach peers and be reached by them, yielding authenticated, checked, multiplexed
 /// [`Connection`]s. The switch is generic over it; [`TcpTransport`](crate::TcpTransport) is the
 /// default, and a custom transport (in-memory, Unix sockets, QUIC streams, ...) implements it
-/// by moving bytes its own way and running the shared [`upgrade_with`](crate::upgrade_with)
-/// pipeline on them.
+/// by moving bytes its own way and leaving the rest to an [`Upgrader`](crate::Upgrader), which
+/// runs the shared [`upgrade_with`](crate::upgrade_with) pipeline on them and gives the
+/// guarantees below.
 ///
 /// Addresses are the protocol's: peers are dialed by `id@ip:port` ([`NetAddress`], what
 /// address books and PEX exchange) and listen on an `ip:port`. A transport whose endpoints are
@@ -53,7 +54,7 @@ use crate::{Connection, Error};
 ///    timeouts.
 ///
 /// Implementations should also upgrade inbound connections concurrently, so that one slow or
-/// silent connection never delays the others (as the TCP transport does).
+/// silent connection never delays the others (as the [`Upgrader`](crate::Upgrader) does).
 ///
 /// # Example: the switch's side
 ///
