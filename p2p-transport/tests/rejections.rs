@@ -443,6 +443,39 @@ async fn dial_refused() {
 }
 
 #[tokio::test]
+async fn dial_timeout() {
+    // A listener that never accepts, with a backlog of one: once its queue is full the kernel
+    // drops further SYNs, so a connect hangs (retransmitting) until our dial timeout.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let at = socket.local_addr().unwrap();
+    let _listener = socket.listen(1).unwrap();
+    let mut fillers = Vec::new();
+    // Fill the backlog: connects that complete without being accepted, until one hangs.
+    loop {
+        match tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(at)).await {
+            Ok(Ok(s)) => fillers.push(s),
+            Ok(Err(e)) => panic!("connect failed: {e}"),
+            Err(_) => break,
+        }
+        assert!(fillers.len() < 64, "the backlog never filled");
+    }
+    let mut cfg = config();
+    cfg.dial_timeout(Duration::from_millis(500));
+    let a = transport(1, "chain", cfg);
+    let e = a
+        .dial(&NetAddress::new(key(2).node_id(), at))
+        .await
+        .unwrap_err();
+    // Our timeout, not the kernel's (minutes later, and a different error).
+    assert!(
+        matches!(&e, Error::DialTimeout { addr, timeout } if *addr == at && *timeout == Duration::from_millis(500)),
+        "{e:?}"
+    );
+    assert!(e.is_dial() && !e.is_rejection());
+}
+
+#[tokio::test]
 async fn close_releases_the_port_and_ends_accept() {
     let (b, b_addr) = listening(1, "chain", config(), "127.0.0.1").await;
     assert!(matches!(
