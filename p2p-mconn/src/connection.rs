@@ -506,11 +506,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 }
             }
         }
-        // Any number of pings since the last pong get one pong. It is flushed at once (the
-        // peer's pong timeout may be shorter than our flush throttle) unless a pong was
-        // flushed within the last flush throttle: then it goes with the next flush, so a peer
-        // flooding pings cannot force a flush per ping.
-        // Pings arriving while a pong still waits in the buffer are answered by that pong.
+        // A ping gets a pong, flushed at once (the peer's pong timeout may be shorter than our
+        // flush throttle) unless a pong was flushed within the last flush throttle: then it
+        // goes with the next flush. Pings arriving while a pong still waits in the buffer are
+        // answered by that pong. So a peer flooding pings gets one pong and forces at most one
+        // flush per throttle period.
         if shared.pong_due.swap(false, Ordering::AcqRel) && !pong_in_buf {
             buf.put_slice(&PONG_BYTES);
             control += PONG_BYTES.len();
