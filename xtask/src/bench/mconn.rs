@@ -23,7 +23,7 @@
 //!   `none` (ratio 1).
 
 use std::alloc::System;
-use std::net::{TcpListener as StdListener, TcpStream as StdStream};
+use std::net::TcpStream as StdStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -37,7 +37,7 @@ use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use super::{Report, Scale, best, mib_per_s};
+use super::{Report, Scale, best, current_thread, mib_per_s, tcp_pair};
 use crate::shim::{self, GoStatus};
 
 /// Counts every allocation of this process (a few relaxed atomic additions per allocation), so
@@ -135,24 +135,6 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A connected loopback TCP pair (std sockets, no delay).
-fn tcp_pair() -> anyhow::Result<(StdStream, StdStream)> {
-    let l = StdListener::bind("127.0.0.1:0")?;
-    let a = StdStream::connect(l.local_addr()?)?;
-    let (b, _) = l.accept()?;
-    a.set_nodelay(true)?;
-    b.set_nodelay(true)?;
-    a.set_nonblocking(true)?;
-    b.set_nonblocking(true)?;
-    Ok((a, b))
-}
-
-fn current_thread() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
-}
-
 fn key(seed: u8) -> NodeKey {
     NodeKey::from_seed([seed; 32])
 }
@@ -185,7 +167,7 @@ where
     R: FnOnce(Secret, Arc<Barrier>) -> RF + Send + 'static,
     RF: Future<Output = anyhow::Result<Instant>> + Send + 'static,
 {
-    let (a, b) = tcp_pair()?;
+    let (a, b) = tcp_pair(true)?;
     // Handshake first (both sides need each other), then the start signal.
     let hs = Arc::new(Barrier::new(2));
     let go = Arc::new(Barrier::new(3));
@@ -431,7 +413,7 @@ fn latency(probes: usize, loaded: bool) -> anyhow::Result<Percentiles> {
 fn idle_conn_bytes(pairs: usize) -> anyhow::Result<(f64, f64)> {
     let rt = current_thread()?;
     let sockets: Vec<(StdStream, StdStream)> = (0..pairs)
-        .map(|_| tcp_pair())
+        .map(|_| tcp_pair(true))
         .collect::<anyhow::Result<_>>()?;
     let (ka, kb) = (key(1), key(2));
     let live = |r: &Region<System>| {

@@ -119,6 +119,25 @@ pub fn best(xs: Vec<f64>) -> f64 {
     xs.into_iter().fold(f64::NAN, f64::max)
 }
 
+/// A connected loopback TCP pair with Nagle off (and non-blocking, for tokio, if asked).
+pub fn tcp_pair(nonblocking: bool) -> anyhow::Result<(std::net::TcpStream, std::net::TcpStream)> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let a = std::net::TcpStream::connect(l.local_addr()?)?;
+    let (b, _) = l.accept()?;
+    for s in [&a, &b] {
+        s.set_nodelay(true)?;
+        s.set_nonblocking(nonblocking)?;
+    }
+    Ok((a, b))
+}
+
+/// A single-threaded tokio runtime with IO and time.
+pub fn current_thread() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
 pub fn mib_per_s(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64() / (1024.0 * 1024.0)
 }

@@ -13,7 +13,7 @@
 //!   sign + verify + HKDF on one core), `tendermint-p2p` (same harness), `go-cometbft`.
 
 use std::io::{BufReader, BufWriter, Read, Write};
-use std::net::{TcpListener as StdListener, TcpStream as StdStream};
+use std::net::TcpStream as StdStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ use p2p_secretconn::{Backend, Config, SecretStream};
 use p2p_types::NodeKey;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::{Report, Scale, best, mib_per_s};
+use super::{Report, Scale, best, current_thread, mib_per_s, tcp_pair};
 use crate::shim::{self, GoStatus};
 
 const SUITE: &str = "secretconn";
@@ -251,22 +251,6 @@ fn raw_open(backend: Backend, key: &[u8; 32], nonce: [u8; 12], buf: &mut [u8], t
     }
 }
 
-/// A connected loopback TCP pair (std sockets).
-fn tcp_pair() -> anyhow::Result<(StdStream, StdStream)> {
-    let l = StdListener::bind("127.0.0.1:0")?;
-    let a = StdStream::connect(l.local_addr()?)?;
-    let (b, _) = l.accept()?;
-    a.set_nodelay(true)?;
-    b.set_nodelay(true)?;
-    Ok((a, b))
-}
-
-fn current_thread() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
-}
-
 /// Runs `send` and `recv` on two threads started together; returns the time from the start
 /// signal until `recv` finished.
 fn two_threads<S, R>(send: S, recv: R) -> anyhow::Result<Duration>
@@ -288,7 +272,7 @@ where
 }
 
 fn loopback_tcp(total: usize) -> anyhow::Result<f64> {
-    let (a, b) = tcp_pair()?;
+    let (a, b) = tcp_pair(false)?;
     let d = two_threads(
         move |go| {
             let rt = current_thread()?;
@@ -332,7 +316,7 @@ fn loopback_tcp(total: usize) -> anyhow::Result<f64> {
 }
 
 fn our_throughput(backend: Backend, total: usize) -> anyhow::Result<f64> {
-    let (a, b) = tcp_pair()?;
+    let (a, b) = tcp_pair(false)?;
     let mut config = Config::default();
     config.backend(backend);
     let (ca, cb) = (config.clone(), config);
@@ -432,7 +416,7 @@ fn tm_key(seed: u8) -> ed25519_consensus::SigningKey {
 
 fn tendermint_throughput(total: usize) -> anyhow::Result<f64> {
     use tendermint_p2p::secret_connection::{SecretConnection, Version};
-    let (a, b) = tcp_pair()?;
+    let (a, b) = tcp_pair(false)?;
     let hs = Arc::new(Barrier::new(2));
     let (h1, h2) = (hs.clone(), hs);
     let d = two_threads(
@@ -551,7 +535,7 @@ pub(super) fn crypto_bound(n: usize) -> f64 {
 
 /// Connected pairs for `n` handshakes, made ahead of time (connecting is not timed).
 fn pairs(n: usize) -> anyhow::Result<Vec<(StdStream, StdStream)>> {
-    (0..n).map(|_| tcp_pair()).collect()
+    (0..n).map(|_| tcp_pair(false)).collect()
 }
 
 /// Runs `n` sequential handshakes, in batches of pre-connected pairs. For each side, on its own
