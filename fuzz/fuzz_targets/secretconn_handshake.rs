@@ -17,10 +17,11 @@ mod common;
 
 use std::sync::OnceLock;
 
+use common::scripted::{self, Driver, Script, Stop};
 use common::{Frame, ModelStop, Wire, backend, buffer_frames, check_stream, same_error};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use p2p_secretconn::fuzzing::{self, Driver, IO_HANDSHAKE_MSG_LIMIT, Script, Stop};
+use p2p_secretconn::fuzzing::{self, IO_HANDSHAKE_MSG_LIMIT};
 use p2p_secretconn::{Config, Error, Handshake, SEALED_FRAME_LEN};
 use p2p_types::NodeKey;
 use p2p_types::proto::crypto::{PublicKey, public_key};
@@ -335,7 +336,7 @@ fuzz_target!(|input: Input| {
                             Err(e) => break Expect::Fails(prefix_error(e)),
                             Ok(Some((len, used))) if acc.len() >= used + len => {
                                 let rest = acc.split_off(used + len);
-                                match fuzzing::sans_io_handshake(
+                                match scripted::sans_io_handshake(
                                     identity, OUR_SECRET, backend, eph_msg, &acc,
                                 ) {
                                     Err(e) => {
@@ -375,7 +376,7 @@ fuzz_target!(|input: Input| {
         writes: &input.writes,
         outs: &input.outs,
     };
-    let out = fuzzing::handshake(driver, identity, OUR_SECRET, &config, w, &script);
+    let out = scripted::handshake(driver, identity, OUR_SECRET, &config, w, &script);
 
     // What we wrote: our key, then our AuthSigMessage frame once the peer's key is accepted.
     let (hs, our_eph) = Handshake::with_ephemeral_secret(identity, OUR_SECRET, backend);

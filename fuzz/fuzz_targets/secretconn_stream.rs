@@ -13,11 +13,12 @@
 
 mod common;
 
+use common::scripted::{self, Driver, Script};
 use common::{Frame, Wire, backend, buffer_frames, check_stream};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use p2p_secretconn::Config;
-use p2p_secretconn::fuzzing::{self, Driver, Script};
+use p2p_secretconn::fuzzing;
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -62,7 +63,7 @@ fuzz_target!(|input: Input| {
         writes: &[],
         outs: &input.outs,
     };
-    let out = fuzzing::stream(driver, opener, &config, &wire.bytes[..end], &script);
+    let out = scripted::stream(driver, opener, &config, &wire.bytes[..end], &script);
 
     let (frames, stop) = wire.model(0, end);
     check_stream(&out, &frames.concat(), stop);

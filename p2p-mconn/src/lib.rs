@@ -18,8 +18,9 @@
 //! let (r, w) = secret.split_with(tokio::net::TcpStream::into_split);
 //! let channels = [ChannelDescriptor::new(0x20, 6).send_queue_capacity(100)];
 //! let (conn, mut receivers) = MConnection::spawn(r, w, &channels, MConnConfig::node_default())?;
+//! let mut consensus = receivers.take(0x20).expect("registered above");
 //! conn.send(0x20, b"hello".to_vec()).await?;
-//! while let Some(msg) = receivers[0].recv().await {
+//! while let Some(msg) = consensus.recv().await {
 //!     println!("{} bytes on channel 0x20", msg.len());
 //! }
 //! println!("connection ended: {:?}", conn.closed().await);
@@ -42,8 +43,13 @@
 //! - [`PacketCodec`] and [`Packet`]: the framing, usable alone (it implements
 //!   `tokio_util::codec::{Decoder, Encoder}`).
 //! - [`MConnection`]: the connection, driven by two tokio tasks. Its decisions (channel
-//!   selection, keepalive, rate limiting) are made by IO-free state machines with injected
-//!   time, so tests run them on tokio's paused clock.
+//!   selection, keepalive, flushing, rate limiting) are made by IO-free state machines with
+//!   injected time (the write side's in one core, asked what to write next and when it must
+//!   be looked at again, even while a write is pending), so tests run them on tokio's paused
+//!   clock and a stalled stream cannot stop the clock.
+//! - [`Error`]: how a connection ended, with [`Error::blame`] telling a peer's protocol
+//!   violation from a disconnect and from our own failure; [`SendError`] for a message that
+//!   could not be queued (given back).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
@@ -59,17 +65,20 @@ mod packet;
 mod recv;
 mod scheduler;
 pub mod status;
+mod write;
 
 pub use config::{
     ChannelDescriptor, DEFAULT_RECV_BUFFER_CAPACITY, DEFAULT_RECV_MESSAGE_CAPACITY,
     DEFAULT_RECV_QUEUE_CAPACITY, DEFAULT_SEND_QUEUE_CAPACITY, MConnConfig, reference,
 };
-pub use connection::{MConnection, WRITE_BUFFER_SIZE};
-pub use error::Error;
+pub use connection::ConnectionId;
+pub use connection::MConnection;
+pub use error::{Blame, Error, SendError, SendFailure};
 pub use packet::{
     PING_BYTES, PONG_BYTES, Packet, PacketCodec, PacketMsg, encode_msg, max_packet_size,
     max_piece_len, msg_packet_len,
 };
-pub use recv::ChannelReceiver;
+pub use recv::{ChannelReceiver, Receivers};
 pub use scheduler::STATS_DECAY_INTERVAL;
 pub use status::{ChannelStatus, ConnectionStatus, FlowStatus};
+pub use write::WRITE_BUFFER_SIZE;

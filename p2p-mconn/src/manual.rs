@@ -31,8 +31,41 @@
 //!   ([`ChannelDescriptor::recv_queue_capacity`](crate::ChannelDescriptor), bytes). A slow
 //!   consumer delays nothing while its queue has room. When its queue is full the read task
 //!   waits (it never drops a message and never buffers without bound), which holds back the
-//!   other channels and the peer's pongs too: that is TCP back-pressure, and a consumer that
-//!   stays stuck longer than the pong timeout will lose the connection, as in the reference.
+//!   other channels and the peer's pongs too: that is TCP back-pressure.
+//! - **Our slow consumer is not the peer's fault.** In the reference a stuck reactor ends the
+//!   connection with a pong timeout, which reads as "the peer did not answer". Here the time
+//!   the read task spends waiting on a full queue does not count toward our pong timeout (the
+//!   pong may be sitting unread behind it), and a wait longer than the pong timeout ends the
+//!   connection with [`Error::ReceiverStalled`](crate::Error::ReceiverStalled), naming the
+//!   channel and blamed on our side. (By then the peer has stopped getting our pongs too.)
+//! - **A peer that stops reading cannot pin a connection.** In the reference the send routine
+//!   blocks in a write or flush when the peer stops reading, and its pong timer can then never
+//!   fire: the connection stays until the operating system gives up on the socket. Here the
+//!   write side's decisions are made by an IO-free core with injected time (flush throttle,
+//!   pong coalescing, drain, keepalive, rate-limit waits), and the write task races every
+//!   write, flush and close against the core's next deadline. A ping that is still stuck in
+//!   our buffer when its pong is due ends the connection with
+//!   [`Error::WriteStalled`](crate::Error::WriteStalled) (so within `ping_interval +
+//!   pong_timeout` of the peer stopping), a ping that left and got no answer with
+//!   `PongTimeout`. `flush_stop` against such a peer ends the same way.
+//! - **Who is to blame.** The reference ends every failure the same way. Here every error
+//!   says who caused it ([`Error::blame`](crate::Error::blame)): the peer broke the protocol
+//!   (including at the secret-connection layer: a frame that fails to authenticate or
+//!   announces too much data reaches us as `InvalidData` and becomes
+//!   [`Error::StreamViolation`](crate::Error::StreamViolation)), the peer or the network went
+//!   away, or our own side failed. A switch or address book punishes only the first.
+//! - **No half-alive connections.** A panic in either task, or the task being dropped with
+//!   its runtime, ends the connection with `TaskPanicked`/`TaskAborted`: `closed` resolves
+//!   and sends fail instead of hanging. `closed` returns once both tasks have finished.
+//! - **Sends give the message back.** A send that fails returns the message with the reason
+//!   ([`SendError`](crate::SendError)), a type of its own, apart from the error that ended
+//!   the connection.
+//! - **Attachments and identity.** Values attached to a connection
+//!   ([`MConnection::attach`](crate::MConnection::attach), what a transport holds for it)
+//!   are dropped when it can carry no more traffic, whichever handle clone keeps it; every
+//!   connection has a process-unique [`ConnectionId`](crate::ConnectionId) in its tracing
+//!   spans. Receivers are addressed by channel ID ([`Receivers`](crate::Receivers)) and are
+//!   `futures_core::Stream`s.
 //! - **The write path never waits on the limiter with control packets pending.** In the
 //!   reference a send routine blocked in the rate limiter cannot send pings or pongs. Here the
 //!   write task computes when the next data packet may go and keeps serving the keepalive in the
@@ -40,6 +73,14 @@
 //! - **Priority without a one-second wait.** The write task picks the next packet each time it
 //!   has room, so a high-priority message goes out right after the packet being written, not
 //!   after a batch of ten packets and a rate-limit sample.
+//! - **A 16 KiB write batch.** The reference buffers 64 KiB (`minWriteBufferSize`) before
+//!   writing; here packets are handed to the stream once 16 KiB have gathered
+//!   ([`WRITE_BUFFER_SIZE`](crate::WRITE_BUFFER_SIZE)). The scheduler picks each packet's
+//!   channel as it enters the batch, so a high-priority message that arrives while bulk is
+//!   flowing waits behind one batch at most: a quarter of the reference's. The underlying
+//!   stream batches too (a `SecretStream` seals up to its write buffer before the socket
+//!   takes it), and the kernel's socket buffers more: the TCP transport of `p2p-transport`
+//!   sizes those.
 //! - **Flushes.** The buffer is written out when it is full, and flushed as soon as the write
 //!   task runs out of queued data, but at most once per `flush_throttle`: an idle link gets its
 //!   message out immediately instead of after up to 100 ms, and a busy one is flushed no more

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{RawPeer, pair, unlimited, with_raw_peer};
-use p2p_mconn::{ChannelDescriptor, Error, MConnConfig, MConnection, Packet, PacketMsg};
+use p2p_mconn::{
+    ChannelDescriptor, Error, MConnConfig, MConnection, Packet, PacketMsg, SendFailure,
+};
 use proptest::prelude::*;
 
 fn chans() -> Vec<ChannelDescriptor> {
@@ -184,21 +186,21 @@ async fn protocol_violations_are_typed_errors() {
 }
 
 #[tokio::test]
-async fn send_errors() {
+async fn send_errors_give_the_message_back() {
     let (a, _ra, _b, _rb) = pair(&chans(), unlimited(), unlimited());
-    assert_eq!(
-        a.send(0x77, vec![1]).await,
-        Err(Error::NoSuchChannel { channel: 0x77 })
-    );
-    assert_eq!(
-        a.try_send(0x77, vec![1]),
-        Err(Error::NoSuchChannel { channel: 0x77 })
-    );
+    let e = a.send(0x77, vec![1, 2]).await.unwrap_err();
+    assert_eq!(e.reason, SendFailure::NoSuchChannel { channel: 0x77 });
+    assert_eq!(e.message, &[1, 2][..]);
+    let e = a.try_send(0x77, vec![3]).unwrap_err();
+    assert_eq!(e.reason, SendFailure::NoSuchChannel { channel: 0x77 });
+    assert_eq!(e.into_message(), &[3][..]);
     assert!(!a.can_send(0x77));
     assert!(a.can_send(0x01));
     a.stop();
-    assert_eq!(a.send(0x01, vec![1]).await, Err(Error::Closed));
-    assert_eq!(a.try_send(0x01, vec![1]), Err(Error::Closed));
+    let e = a.send(0x01, vec![4]).await.unwrap_err();
+    assert_eq!((e.reason, &e.message[..]), (SendFailure::Closed, &[4][..]));
+    let e = a.try_send(0x01, vec![5]).unwrap_err();
+    assert_eq!((e.reason, &e.message[..]), (SendFailure::Closed, &[5][..]));
     assert!(!a.can_send(0x01));
     assert_eq!(a.closed().await, Ok(()));
 }
@@ -219,19 +221,21 @@ async fn full_queue_try_send_fails_and_send_times_out() {
         tokio::task::yield_now().await;
         assert!(accepted < 10, "queue never filled");
     }
-    assert_eq!(
-        conn.try_send(0x01, big.clone()),
-        Err(Error::QueueFull { channel: 1 })
-    );
+    let last = Bytes::from(vec![9u8; 100]);
+    let e = conn.try_send(0x01, last.clone()).unwrap_err();
+    assert_eq!(e.reason, SendFailure::QueueFull { channel: 1 });
+    assert_eq!(e.message, last);
     assert!(!conn.can_send(0x01));
     let started = tokio::time::Instant::now();
+    let e = conn.send(0x01, last.clone()).await.unwrap_err();
     assert_eq!(
-        conn.send(0x01, big).await,
-        Err(Error::SendTimeout {
+        e.reason,
+        SendFailure::Timeout {
             channel: 1,
             timeout: Duration::from_secs(3)
-        })
+        }
     );
+    assert_eq!(e.message, last);
     assert_eq!(started.elapsed(), Duration::from_secs(3));
     assert_eq!(conn.status().channels[0].send_queue_size, 2);
 }
@@ -295,7 +299,10 @@ async fn flush_stop_sends_what_try_send_accepted() {
     }
     assert_eq!(stop.await.unwrap(), Ok(()));
     assert_eq!(got, accepted);
-    assert_eq!(a.try_send(1, vec![1]), Err(Error::Closed));
+    assert_eq!(
+        a.try_send(1, vec![1]).map_err(|e| e.reason),
+        Err(SendFailure::Closed)
+    );
 }
 
 #[tokio::test]
@@ -410,7 +417,8 @@ async fn works_over_secret_connection_on_tcp() {
         let (r, w) = s.split_with(TcpStream::into_split);
         let (conn, mut rx) = MConnection::spawn(r, w, &chans(), server_cfg).unwrap();
         // Echo channel 0x20 back.
-        while let Some(m) = rx[2].recv().await {
+        let mut rx = rx.take(0x20).unwrap();
+        while let Some(m) = rx.recv().await {
             conn.send(0x20, m).await.unwrap();
         }
         conn.closed().await
@@ -421,10 +429,11 @@ async fn works_over_secret_connection_on_tcp() {
         .unwrap();
     let (r, w) = s.split_with(TcpStream::into_split);
     let (conn, mut rx) = MConnection::spawn(r, w, &chans(), cfg).unwrap();
+    let mut rx = rx.take(0x20).unwrap();
     for i in 0..50u64 {
         let m = payload(i, (i as usize * 4099) % 70_000);
         conn.send(0x20, m.clone()).await.unwrap();
-        assert_eq!(rx[2].recv().await.unwrap(), m);
+        assert_eq!(rx.recv().await.unwrap(), m);
     }
     conn.flush_stop().await.unwrap();
     assert_eq!(server.await.unwrap(), Err(Error::ClosedByPeer));

@@ -1,9 +1,9 @@
 //! The ChaCha20-Poly1305 backends.
 //!
 //! Frames are sealed with IETF ChaCha20-Poly1305 (12-byte nonce, no associated data). Two
-//! implementations are available: RustCrypto's `chacha20poly1305` (pure Rust, always compiled)
-//! and, with the `ring` feature, ring's assembly implementation. Both produce identical bytes;
-//! the choice only affects speed.
+//! implementations are available: with the `ring` feature (on by default), ring's audited
+//! assembly implementation, and always RustCrypto's `chacha20poly1305` (pure Rust). Both
+//! produce identical bytes; the choice only affects speed and portability.
 
 use crate::Error;
 
@@ -16,10 +16,12 @@ pub const TAG_LEN: usize = 16;
 
 /// Which ChaCha20-Poly1305 implementation seals and opens frames.
 ///
-/// The default is [`Backend::Ring`] when the `ring` feature is enabled and
-/// [`Backend::RustCrypto`] otherwise. Cargo features are additive across a build, so any crate
-/// in the dependency graph enabling `ring` changes the default for everyone; pick a backend
-/// explicitly in [`Config`](crate::Config) when that matters.
+/// The default is `Backend::Ring` when the `ring` feature is enabled (it is by default), the
+/// way rustls defaults to its fastest audited provider, and [`Backend::RustCrypto`] otherwise
+/// (`default-features = false`, for targets where ring does not build). Cargo features are
+/// additive across a build, so any crate in the dependency graph enabling `ring` changes the
+/// default for everyone; pick a backend explicitly in [`Config`](crate::Config) when that
+/// matters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Backend {

@@ -103,12 +103,12 @@ impl<T: Read + Write> SecretStream<T> {
 
     /// Runs the handshake with explicit settings.
     pub fn handshake_with(io: T, identity: &NodeKey, config: &Config) -> Result<Self, Error> {
-        let (hs, eph) = Handshake::with_key(identity, crate::spare::take(), config.backend);
+        let (hs, eph) = Handshake::with_key(identity, config.keys.take()?, config.backend);
         Self::handshake_from(io, hs, &eph, config)
     }
 
     /// Runs the handshake from a started sans-IO [`Handshake`] whose message is `eph`.
-    pub(crate) fn handshake_from(
+    fn handshake_from(
         mut io: T,
         hs: Handshake<AwaitingEphemeral>,
         eph: &[u8],

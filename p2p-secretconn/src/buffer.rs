@@ -28,11 +28,13 @@ pub(crate) trait PlainOut {
 }
 
 /// A plain slice, filled from the front.
+#[cfg(any(test, feature = "std"))]
 struct SliceOut<'a> {
     buf: &'a mut [u8],
     len: usize,
 }
 
+#[cfg(any(test, feature = "std"))]
 impl PlainOut for SliceOut<'_> {
     fn room(&self) -> usize {
         self.buf.len() - self.len
@@ -132,6 +134,7 @@ impl RecvBuf {
         }
     }
 
+    #[cfg(any(test, feature = "std"))]
     /// Copies decrypted data into `out`, opening further complete frames while `out` has room.
     /// Returns the number of bytes copied; 0 means a transport read is needed (or `out` is
     /// empty).

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::aead::Backend;
+use crate::keys::KeySource;
 
 /// Settings for [`SecretStream`](crate::SecretStream) and
 /// [`blocking::SecretStream`](crate::blocking::SecretStream).
@@ -17,6 +18,7 @@ use crate::aead::Backend;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub(crate) backend: Backend,
+    pub(crate) keys: KeySource,
     pub(crate) handshake_timeout: Option<Duration>,
     pub(crate) read_buffer_frames: usize,
     pub(crate) write_buffer_frames: usize,
@@ -31,6 +33,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             backend: Backend::default(),
+            keys: KeySource::os(),
             handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             read_buffer_frames: DEFAULT_BUFFER_FRAMES,
             write_buffer_frames: DEFAULT_BUFFER_FRAMES,
@@ -42,6 +45,14 @@ impl Config {
     /// The AEAD implementation. Default: [`Backend::default()`].
     pub fn backend(&mut self, backend: Backend) -> &mut Self {
         self.backend = backend;
+        self
+    }
+
+    /// Where the ephemeral key of each handshake comes from. Default: [`KeySource::os()`],
+    /// the operating system's random source, as the reference (`crypto/rand`). A seeded
+    /// source makes test networks reproducible; see [`KeySource`].
+    pub fn key_source(&mut self, keys: KeySource) -> &mut Self {
+        self.keys = keys;
         self
     }
 
@@ -73,6 +84,11 @@ impl Config {
     /// The configured backend.
     pub fn get_backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The configured key source.
+    pub fn get_key_source(&self) -> &KeySource {
+        &self.keys
     }
 
     /// The configured handshake timeout.

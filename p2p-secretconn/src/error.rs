@@ -8,6 +8,27 @@ use std::time::Duration;
 ///
 /// Cryptographic failures are deliberately opaque ([`Error::Crypto`]): the reason a frame failed
 /// to authenticate is not reported, so the error cannot serve as an oracle.
+///
+/// # Three kinds of failure
+///
+/// - [`is_protocol_violation`](Self::is_protocol_violation): the peer sent something no
+///   honest implementation sends (a malformed or oversize handshake message, a low-order key,
+///   a bad signature, a frame that does not authenticate, a frame length above 1024). Treat it
+///   as an attack or a broken peer, not as a disconnect.
+/// - [`is_io`](Self::is_io): the transport failed or the peer went away (also in the middle
+///   of a frame).
+/// - Neither: a handshake timeout, the random source failing, an exhausted nonce counter, or
+///   a misuse of the sans-IO API ([`Error::FrameSize`]).
+///
+/// Through the `AsyncRead`/`Read` and `AsyncWrite`/`Write` adapters an error arrives as an
+/// [`io::Error`] that carries this one (`From<io::Error> for Error` gets it back, and
+/// `get_ref()` plus `downcast_ref::<Error>()` reads it in place). Its kind is
+/// [`io::ErrorKind::InvalidData`] exactly for protocol violations, so a layer above that only
+/// sees `io::Error`s (the MConnection) classifies `InvalidData` from its stream as a protocol
+/// violation. The other kinds: `UnexpectedEof` when the peer left mid-frame or mid-handshake,
+/// `TimedOut` for a handshake timeout, `InvalidInput` for [`Error::FrameSize`], `Other` for
+/// the rest, and for [`Error::Io`] the transport's own error, kind included, unchanged (a
+/// transport that itself reports `InvalidData` is passed through as such).
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -72,15 +93,46 @@ pub enum Error {
         /// Its actual size.
         len: usize,
     },
+    /// The random source of the [`KeySource`](crate::KeySource) failed to produce an ephemeral
+    /// key (the operating system's generator is unavailable).
+    #[error("the random source failed: {source}")]
+    Randomness {
+        /// What the generator reported.
+        #[source]
+        source: Arc<io::Error>,
+    },
     /// 2^64 - 1 frames were sent or received in one direction; the connection must be replaced.
     #[error("nonce counter exhausted")]
     NonceExhausted,
 }
 
 impl Error {
-    /// Whether the error comes from the underlying transport rather than the protocol.
+    /// Whether the error comes from the underlying transport rather than the protocol: it
+    /// failed, or the peer closed the connection (even in the middle of a frame).
     pub fn is_io(&self) -> bool {
         matches!(self, Self::Io(_) | Self::UnexpectedEof { .. })
+    }
+
+    /// Whether the peer misbehaved: it sent bytes that no honest peer sends, in the handshake
+    /// or on the established stream. These, and only these, travel as
+    /// [`io::ErrorKind::InvalidData`] through the stream adapters.
+    pub fn is_protocol_violation(&self) -> bool {
+        match self {
+            Self::HandshakeMessageTooLarge { .. }
+            | Self::MalformedHandshake { .. }
+            | Self::LowOrderKey
+            | Self::UnsupportedKeyType { .. }
+            | Self::InvalidPublicKey
+            | Self::ChallengeVerification
+            | Self::Crypto
+            | Self::FrameLength { .. } => true,
+            Self::Io(_)
+            | Self::UnexpectedEof { .. }
+            | Self::HandshakeTimeout { .. }
+            | Self::FrameSize { .. }
+            | Self::Randomness { .. }
+            | Self::NonceExhausted => false,
+        }
     }
 }
 
@@ -100,11 +152,73 @@ impl From<io::Error> for Error {
 impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
         let kind = match &e {
+            _ if e.is_protocol_violation() => io::ErrorKind::InvalidData,
             Error::Io(inner) => inner.kind(),
             Error::UnexpectedEof { .. } => io::ErrorKind::UnexpectedEof,
             Error::HandshakeTimeout { .. } => io::ErrorKind::TimedOut,
-            _ => io::ErrorKind::InvalidData,
+            Error::FrameSize { .. } => io::ErrorKind::InvalidInput,
+            _ => io::ErrorKind::Other,
         };
         Self::new(kind, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_variant() -> Vec<Error> {
+        vec![
+            Error::Io(Arc::new(io::ErrorKind::ConnectionReset.into())),
+            Error::UnexpectedEof { during: "x" },
+            Error::HandshakeTimeout {
+                timeout: Duration::from_secs(3),
+            },
+            Error::HandshakeMessageTooLarge { len: 1, max: 0 },
+            Error::MalformedHandshake { reason: "x" },
+            Error::LowOrderKey,
+            Error::UnsupportedKeyType { key_type: "x" },
+            Error::InvalidPublicKey,
+            Error::ChallengeVerification,
+            Error::Crypto,
+            Error::FrameLength { len: 1025 },
+            Error::FrameSize { len: 1 },
+            Error::Randomness {
+                source: Arc::new(io::Error::other("no entropy")),
+            },
+            Error::NonceExhausted,
+        ]
+    }
+
+    #[test]
+    fn invalid_data_means_protocol_violation() {
+        let violations: Vec<String> = every_variant()
+            .into_iter()
+            .filter(Error::is_protocol_violation)
+            .map(|e| format!("{e:?}"))
+            .collect();
+        assert_eq!(violations.len(), 8, "{violations:?}");
+        for e in every_variant() {
+            assert!(!(e.is_io() && e.is_protocol_violation()), "{e:?}");
+            let violation = e.is_protocol_violation();
+            let before = format!("{e:?}");
+            let io = io::Error::from(e);
+            assert_eq!(
+                io.kind() == io::ErrorKind::InvalidData,
+                violation,
+                "{before}"
+            );
+            // The typed error survives the trip through io::Error.
+            let inner = io.get_ref().and_then(|i| i.downcast_ref::<Error>());
+            assert_eq!(inner.map(|i| format!("{i:?}")), Some(before.clone()));
+            assert_eq!(format!("{:?}", Error::from(io)), before);
+        }
+    }
+
+    #[test]
+    fn transport_errors_keep_their_kind() {
+        let e = Error::from(io::Error::from(io::ErrorKind::BrokenPipe));
+        assert!(e.is_io() && !e.is_protocol_violation());
+        assert_eq!(io::Error::from(e).kind(), io::ErrorKind::BrokenPipe);
     }
 }

@@ -103,7 +103,7 @@ pub(crate) struct EphemeralKey {
 }
 
 impl EphemeralKey {
-    pub(crate) fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
+    fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let mut bytes = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(bytes.as_mut());
         Self::from_secret(*bytes)
@@ -114,7 +114,7 @@ impl EphemeralKey {
         &self.public
     }
 
-    fn from_secret(secret: [u8; 32]) -> Self {
+    pub(crate) fn from_secret(secret: [u8; 32]) -> Self {
         let secret = StaticSecret::from(secret);
         let public = XPublicKey::from(&secret).to_bytes();
         Self { secret, public }
@@ -466,8 +466,15 @@ mod tests {
         assert_eq!(n, 32);
     }
 
+    /// Every backend compiled in (both with the default features) against the vectors.
     #[test]
     fn full_handshake_matches_vectors() {
+        for &backend in Backend::all() {
+            handshake_matches_vectors(backend);
+        }
+    }
+
+    fn handshake_matches_vectors(backend: Backend) {
         let v: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(vectors_dir().join("secret_connection_handshake.json"))
                 .unwrap(),
@@ -480,7 +487,7 @@ mod tests {
             let (hs, eph) = Handshake::with_ephemeral_secret(
                 &key,
                 hex32(s["eph_x25519_private_hex"].as_str().unwrap()),
-                Backend::RustCrypto,
+                backend,
             );
             assert_eq!(hex::encode(eph), s["wire_eph_msg_hex"].as_str().unwrap());
             (hs, eph, key)
@@ -491,7 +498,8 @@ mod tests {
         let (mut b, b_frame) = b.recv_ephemeral(&a_eph).unwrap();
         assert_eq!(
             hex::encode(a_frame),
-            v["A"]["first_sealed_frame_hex"].as_str().unwrap()
+            v["A"]["first_sealed_frame_hex"].as_str().unwrap(),
+            "{backend:?}"
         );
         assert_eq!(
             hex::encode(b_frame),
@@ -528,6 +536,18 @@ mod tests {
             hex::encode(&wire[SEALED_FRAME_LEN..]),
             w["frame2_sealed_hex"].as_str().unwrap()
         );
+    }
+
+    #[test]
+    fn ring_is_the_default_backend_when_compiled_in() {
+        let expected = if cfg!(feature = "ring") {
+            "ring"
+        } else {
+            "rustcrypto"
+        };
+        assert_eq!(Backend::default().name(), expected);
+        assert_eq!(Backend::all()[0], Backend::default());
+        assert!(Backend::all().contains(&Backend::RustCrypto));
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! `AsyncRead + AsyncWrite` and use the result as a byte stream:
 //!
 //! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # mod example {
 //! use p2p_secretconn::SecretStream;
 //! use p2p_types::NodeKey;
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,15 +20,34 @@
 //! let mut conn = SecretStream::handshake(tcp, &key).await?;
 //! println!("connected to {}", conn.remote_node_id());
 //! conn.write_all(b"hello").await?;
-//! conn.flush().await?; // writes are buffered until flushed
+//! // Sent at once as far as the socket takes it; flush makes sure all of it has left.
+//! conn.flush().await?;
 //! let mut buf = [0u8; 5];
 //! conn.read_exact(&mut buf).await?;
 //! # Ok(()) }
+//! # }
 //! ```
 //!
 //! Without an async runtime, [`blocking::SecretStream`] (feature `std`) does the same over
 //! `std::io::Read + Write`. Without any IO at all, drive the sans-IO [`Handshake`] and
 //! [`SecretSession`] yourself: they take and return bytes and never touch a socket.
+//!
+//! # Errors: attacks are not disconnects
+//!
+//! Every failure is an [`Error`]. Whatever a peer does that no honest peer does (a malformed
+//! handshake, a low-order key, a bad signature, a frame that fails to authenticate, a frame
+//! length above 1024) is a variant of its own for which [`Error::is_protocol_violation`] is
+//! true; transport failures and a peer that leaves (even mid-frame) are [`Error::is_io`]
+//! instead. Through the `AsyncRead`/`AsyncWrite` and `Read`/`Write` adapters errors arrive as
+//! `io::Error`s carrying the `Error`, of kind `InvalidData` exactly for protocol violations:
+//! that is how the MConnection above tells an attack from a disconnect. A stream that failed
+//! keeps returning the same error.
+//!
+//! # Randomness
+//!
+//! The IO adapters draw each handshake's ephemeral key from the [`KeySource`] of their
+//! [`Config`]: by default the operating system's generator; a seeded source makes every byte a
+//! test network writes reproducible. See the [manual](manual#randomness-and-determinism).
 //!
 //! # Protocol in brief
 //!
@@ -41,8 +62,11 @@
 //!
 //! - `tokio` (default): [`SecretStream`] over tokio IO.
 //! - `std` (default): the [`blocking`] adapter.
-//! - `ring`: ring's ChaCha20-Poly1305 becomes the default [`Backend`] (about 3.5x faster on
-//!   x86_64 than the pure-Rust default); the RustCrypto backend stays selectable.
+//! - `ring` (default): ring's audited assembly ChaCha20-Poly1305 is the default [`Backend`],
+//!   several times the pure-Rust backend's speed on x86_64 and aarch64. Without it
+//!   (`default-features = false, features = ["tokio", "std"]`) the build is pure Rust and
+//!   uses RustCrypto's `chacha20poly1305`, which is always compiled and selectable with
+//!   [`Config::backend`]. Both produce the same bytes.
 //!
 //! This crate depends on no other crate of this workspace except `p2p-types` (node keys and
 //! IDs, protobuf messages).
@@ -64,9 +88,8 @@ mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
+mod keys;
 pub mod manual;
-#[cfg(any(feature = "std", feature = "tokio"))]
-mod spare;
 #[cfg(feature = "tokio")]
 mod stream;
 
@@ -81,6 +104,7 @@ pub use handshake::{
     AwaitingAuthSig, AwaitingEphemeral, EPHEMERAL_MSG_LEN, Handshake, MAX_HANDSHAKE_MSG_LEN,
     RemoteIdentity,
 };
+pub use keys::KeySource;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use stream::{SecretReadHalf, SecretStream, SecretWriteHalf};

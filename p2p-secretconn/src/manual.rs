@@ -68,10 +68,35 @@
 //!   since every frame has the same size but their number and timing are visible.
 //! - Secrets (ephemeral key, DH output, derived keys, challenge) are wiped from memory when
 //!   dropped.
-//! - **Ephemeral keys made ahead.** When the tokio adapter has sent its signature and has
-//!   nothing to do but wait for the peer's, it makes the ephemeral key pair of the next
-//!   handshake on the same thread (at most one per thread), so that handshake can send its key
-//!   at once. Each pair is still fresh, random and used for one handshake only; it just lives in
-//!   memory a little earlier, until that handshake takes it or the thread exits (it is wiped
-//!   either way). Both adapters use such a pair when there is one. The sans-IO
-//!   [`Handshake`](crate::Handshake) always takes its randomness from the caller.
+//! - **Ephemeral keys made ahead (opt-in).** With a [`KeySource`](crate::KeySource) made
+//!   [`with_spare`](crate::KeySource::with_spare) (for example
+//!   [`KeySource::os_with_spare()`](crate::KeySource::os_with_spare)), when the tokio adapter
+//!   has sent its signature and has nothing to do but wait for the peer's, it makes the
+//!   ephemeral key pair of the next handshake that uses the same source (at most one per
+//!   source), so that handshake can send its key at once. Each pair is still fresh, random and
+//!   used for one handshake only; it just lives in memory a little earlier, until a handshake
+//!   takes it or the source is dropped (it is wiped either way). Both adapters use such a pair
+//!   when there is one. The default source keeps none.
+//!
+//! # Randomness and determinism
+//!
+//! The only randomness in this crate is the ephemeral X25519 secret of each handshake (32
+//! bytes). Everything else is a function of it and of the inputs: ed25519 signatures are
+//! deterministic, nonces are counters, padding is zero. So the bytes a connection writes are
+//! fixed once its ephemeral key, its node key, the peer's bytes and the data written are.
+//!
+//! - The sans-IO [`Handshake`](crate::Handshake) takes the generator from its caller.
+//! - The IO adapters take the key from [`Config::key_source`](crate::Config::key_source),
+//!   by default [`KeySource::os()`](crate::KeySource::os): the operating system's generator,
+//!   read once per handshake, as the reference reads `crypto/rand`. If it fails, the
+//!   handshake fails with [`Error::Randomness`](crate::Error::Randomness) before anything is
+//!   sent.
+//! - A seeded source ([`KeySource::seeded`](crate::KeySource::seeded), a ChaCha20 generator)
+//!   makes a test network reproducible: the n-th handshake to start with a source, or with
+//!   any clone of it, gets the n-th key it generates, whether a spare is kept or not and
+//!   however the handshakes interleave once started. A program that starts its handshakes in
+//!   the same order writes the same bytes on every run. Anyone who knows the seed can decrypt
+//!   such connections: never use one outside tests.
+//!
+//! Outside this crate, [`NodeKey::generate`](p2p_types::NodeKey::generate) reads the
+//! operating system's generator; deterministic programs use `NodeKey::from_seed` instead.

@@ -5,9 +5,12 @@
 //! [`SecretStream::split_with`] turns it into a read half and a write half that two tasks can
 //! own.
 //!
-//! Writes are buffered like a `BufWriter`'s: `poll_write` seals the data and tries to write it
-//! out at once, but data the transport did not take yet is only guaranteed to leave after a
-//! `flush` (or `shutdown`). `write_all` followed by `flush` is the usual pattern.
+//! Writes are not held back: `poll_write` seals the data and writes it to the transport at
+//! once, as far as the transport accepts it. What the transport does not take right away (its
+//! buffer is full) waits in the stream's write buffer, up to
+//! [`Config::write_buffer_frames`](crate::Config::write_buffer_frames), and goes out on the
+//! next write or `flush`; only `flush` (or `shutdown`) guarantees that everything has reached
+//! the transport. `write_all` followed by `flush` is the usual pattern.
 
 use std::future::poll_fn;
 use std::io;
@@ -88,20 +91,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> SecretStream<T> {
 
     /// Runs the handshake with explicit settings.
     pub async fn handshake_with(io: T, identity: &NodeKey, config: &Config) -> Result<Self, Error> {
-        let (hs, eph) = Handshake::with_key(identity, crate::spare::take(), config.backend);
-        Self::handshake_from(io, hs, &eph, config, true).await
+        let (hs, eph) = Handshake::with_key(identity, config.keys.take()?, config.backend);
+        Self::handshake_from(io, hs, &eph, config).await
     }
 
-    /// Runs the handshake from a started sans-IO [`Handshake`] whose message is `eph`; with
-    /// `refill_spare`, makes the thread's next ephemeral key while waiting for the peer.
-    pub(crate) async fn handshake_from(
+    /// Runs the handshake from a started sans-IO [`Handshake`] whose message is `eph`.
+    async fn handshake_from(
         mut io: T,
         hs: Handshake<AwaitingEphemeral>,
         eph: &[u8],
         config: &Config,
-        refill_spare: bool,
     ) -> Result<Self, Error> {
-        let fut = run_handshake(&mut io, hs, eph, config, refill_spare);
+        let fut = run_handshake(&mut io, hs, eph, config);
         let (reader, writer, remote) = match config.handshake_timeout {
             Some(timeout) => tokio::time::timeout(timeout, fut)
                 .await
@@ -231,7 +232,6 @@ async fn run_handshake<T: AsyncRead + AsyncWrite + Unpin>(
     hs: Handshake<AwaitingEphemeral>,
     eph: &[u8],
     config: &Config,
-    refill_spare: bool,
 ) -> Result<(ReadState, WriteState, RemoteIdentity), Error> {
     let mut recv = RecvBuf::new(config.read_buffer_len());
     let mut send = SendBuf::new(config.write_buffer_len());
@@ -266,9 +266,10 @@ async fn run_handshake<T: AsyncRead + AsyncWrite + Unpin>(
         while peer_auth.is_none() {
             peer_auth = recv.take_auth_sig(&mut hs, &mut acc)?;
             if peer_auth.is_none() && poll_fill(io, &mut recv, cx)?.is_pending() {
-                if written && refill_spare {
-                    // Nothing to do but wait: make the next handshake's key now.
-                    crate::spare::refill();
+                if written {
+                    // Nothing to do but wait: make the next handshake's key now (if the key
+                    // source keeps a spare).
+                    config.keys.refill();
                 }
                 return Poll::Pending;
             }

@@ -1,4 +1,6 @@
-//! Every bad input named in the spec gets a typed error, never a panic or a hang.
+//! Every bad input named in the spec gets a typed error, never a panic or a hang; what a
+//! dishonest peer causes is a protocol violation (`InvalidData` through the stream adapters),
+//! never mistaken for a disconnect.
 
 mod common;
 
@@ -12,6 +14,26 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
 
 fn our_key() -> NodeKey {
     NodeKey::from_seed([1; 32])
+}
+
+/// `err` is the peer's fault, and says so however it is carried.
+#[track_caller]
+fn assert_violation(err: &Error) {
+    assert!(err.is_protocol_violation(), "{err:?}");
+    assert!(!err.is_io(), "{err:?}");
+    assert_eq!(
+        std::io::Error::from(err.clone()).kind(),
+        std::io::ErrorKind::InvalidData
+    );
+}
+
+/// A read error of a stream adapter: `InvalidData` carrying a protocol violation.
+#[track_caller]
+fn violation_from_read(err: std::io::Error) -> Error {
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{err:?}");
+    let inner = Error::from(err);
+    assert_violation(&inner);
+    inner
 }
 
 /// Runs our handshake against a scripted peer and returns our result.
@@ -36,6 +58,7 @@ async fn truncated_ephemeral_message() {
     .await
     .unwrap_err();
     assert!(matches!(err, Error::UnexpectedEof { .. }), "{err:?}");
+    assert!(err.is_io() && !err.is_protocol_violation());
 }
 
 #[tokio::test]
@@ -50,6 +73,7 @@ async fn garbage_ephemeral_message() {
     .await
     .unwrap_err();
     assert!(matches!(err, Error::MalformedHandshake { .. }), "{err:?}");
+    assert_violation(&err);
 }
 
 #[tokio::test]
@@ -65,6 +89,7 @@ async fn short_ephemeral_key() {
         matches!(err, Error::MalformedHandshake { reason } if reason.contains("32 bytes")),
         "{err:?}"
     );
+    assert_violation(&err);
 }
 
 #[tokio::test]
@@ -80,6 +105,7 @@ async fn oversize_handshake_length_is_refused_before_reading() {
         matches!(err, Error::HandshakeMessageTooLarge { len, .. } if len == 1 << 28),
         "{err:?}"
     );
+    assert_violation(&err);
 }
 
 #[tokio::test]
@@ -93,6 +119,7 @@ async fn low_order_ephemeral_key() {
     .await
     .unwrap_err();
     assert!(matches!(err, Error::LowOrderKey), "{err:?}");
+    assert_violation(&err);
 }
 
 #[tokio::test]
@@ -130,6 +157,7 @@ async fn wrong_signature() {
     .await
     .unwrap_err();
     assert!(matches!(err, Error::ChallengeVerification), "{err:?}");
+    assert_violation(&err);
 }
 
 #[tokio::test]
@@ -152,6 +180,7 @@ async fn signature_by_another_key() {
     .await
     .unwrap_err();
     assert!(matches!(err, Error::ChallengeVerification), "{err:?}");
+    assert_violation(&err);
 }
 
 #[tokio::test]
@@ -174,6 +203,7 @@ async fn secp256k1_key_is_refused() {
         ),
         "{err:?}"
     );
+    assert_violation(&err);
 }
 
 #[tokio::test]
@@ -193,6 +223,7 @@ async fn missing_key_and_short_signature() {
         .await
         .unwrap_err();
         assert!(matches!(err, Error::MalformedHandshake { .. }), "{err:?}");
+        assert_violation(&err);
     }
     let peer = EvilPeer::new(9);
     let err = against(move |mut io| async move {
@@ -208,6 +239,7 @@ async fn missing_key_and_short_signature() {
         matches!(err, Error::MalformedHandshake { reason } if reason.contains("64 bytes")),
         "{err:?}"
     );
+    assert_violation(&err);
 }
 
 #[tokio::test]
@@ -269,14 +301,13 @@ async fn oversize_frame_length_is_an_error() {
     .await
     .unwrap();
     let mut buf = [0u8; 8];
-    let err = stream.read(&mut buf).await.unwrap_err();
-    let inner = Error::from(err);
+    let inner = violation_from_read(stream.read(&mut buf).await.unwrap_err());
     assert!(
         matches!(inner, Error::FrameLength { len: 1025 }),
         "{inner:?}"
     );
     // The stream stays failed.
-    let again = Error::from(stream.read(&mut buf).await.unwrap_err());
+    let again = violation_from_read(stream.read(&mut buf).await.unwrap_err());
     assert!(
         matches!(again, Error::FrameLength { len: 1025 }),
         "{again:?}"
@@ -299,7 +330,32 @@ async fn flipped_ciphertext_bit_is_an_error() {
     .await
     .unwrap();
     let mut buf = [0u8; 8];
-    let err = Error::from(stream.read(&mut buf).await.unwrap_err());
+    let err = violation_from_read(stream.read(&mut buf).await.unwrap_err());
+    assert!(matches!(err, Error::Crypto), "{err:?}");
+}
+
+#[tokio::test]
+async fn flipped_bit_on_a_split_read_half() {
+    let peer = EvilPeer::new(9);
+    let stream = against(move |mut io| async move {
+        let mut s = evil_until_auth(&mut io, &peer).await;
+        io.write_all(&s.seal_chunks(&peer.auth_msg(&s), 1024))
+            .await
+            .unwrap();
+        let mut frames = s.seal_chunks(b"fine", 1024);
+        let mut bad = s.seal_chunks(b"tampered", 1024);
+        bad[1043] ^= 1; // in the tag
+        frames.extend(bad);
+        io.write_all(&frames).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    })
+    .await
+    .unwrap();
+    let (mut reader, _writer) = stream.into_split();
+    let mut buf = [0u8; 4];
+    reader.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"fine");
+    let err = violation_from_read(reader.read(&mut buf).await.unwrap_err());
     assert!(matches!(err, Error::Crypto), "{err:?}");
 }
 
@@ -322,8 +378,11 @@ async fn peer_stops_mid_frame() {
     let mut buf = [0u8; 8];
     stream.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"complete");
-    let err = Error::from(stream.read(&mut buf).await.unwrap_err());
+    let err = stream.read(&mut buf).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+    let err = Error::from(err);
     assert!(matches!(err, Error::UnexpectedEof { .. }), "{err:?}");
+    assert!(err.is_io() && !err.is_protocol_violation());
 }
 
 #[tokio::test]
@@ -356,6 +415,112 @@ async fn silent_peer_times_out() {
         matches!(err, Error::HandshakeTimeout { timeout } if timeout == Duration::from_secs(3)),
         "{err:?}"
     );
+    // A slow peer is neither a transport failure nor proof of misbehaviour.
+    assert!(!err.is_protocol_violation() && !err.is_io());
+    assert_eq!(
+        std::io::Error::from(err).kind(),
+        std::io::ErrorKind::TimedOut
+    );
+}
+
+/// The blocking adapter against a peer on another thread.
+#[cfg(unix)]
+mod blocking {
+    use std::io::{Read as _, Write as _};
+    use std::os::unix::net::UnixStream;
+    use std::sync::mpsc;
+
+    use super::common::{EvilPeer, EvilSession, evil_until_auth_blocking};
+    use super::{assert_violation, our_key, violation_from_read};
+    use p2p_secretconn::Error;
+    use p2p_secretconn::blocking::SecretStream;
+
+    /// Runs our blocking handshake against `script`, which writes what it likes after the
+    /// ephemeral keys and our auth frame, and keeps its end open until the test is done.
+    fn against(
+        script: impl FnOnce(&mut UnixStream, &EvilPeer, &mut EvilSession) + Send + 'static,
+    ) -> (Result<SecretStream<UnixStream>, Error>, mpsc::Sender<()>) {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let (done, wait) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let peer = EvilPeer::new(9);
+            let mut s = evil_until_auth_blocking(&mut theirs, &peer);
+            script(&mut theirs, &peer, &mut s);
+            let _ = wait.recv();
+        });
+        (SecretStream::handshake(ours, &our_key()), done)
+    }
+
+    fn honest_auth(io: &mut UnixStream, peer: &EvilPeer, s: &mut EvilSession) {
+        let auth = peer.auth_msg(s);
+        io.write_all(&s.seal_chunks(&auth, 1024)).unwrap();
+    }
+
+    #[test]
+    fn flipped_ciphertext_bit_is_invalid_data() {
+        let (stream, _done) = against(|io, peer, s| {
+            honest_auth(io, peer, s);
+            let mut frame = s.seal_chunks(b"hello", 1024);
+            frame[500] ^= 0x10;
+            io.write_all(&frame).unwrap();
+        });
+        let mut stream = stream.unwrap();
+        let mut buf = [0u8; 8];
+        for _ in 0..2 {
+            let err = violation_from_read(stream.read(&mut buf).unwrap_err());
+            assert!(matches!(err, Error::Crypto), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn oversize_frame_length_is_invalid_data() {
+        let (stream, _done) = against(|io, peer, s| {
+            honest_auth(io, peer, s);
+            io.write_all(&s.seal_chunks(b"ok", 1024)).unwrap();
+            let mut plain = [0u8; 1028];
+            plain[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+            io.write_all(&s.seal_plaintext(&plain)).unwrap();
+        });
+        let mut stream = stream.unwrap();
+        let mut buf = [0u8; 2];
+        stream.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ok");
+        let err = violation_from_read(stream.read(&mut buf).unwrap_err());
+        assert!(
+            matches!(err, Error::FrameLength { len } if len == u64::from(u32::MAX)),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn bad_signature_is_a_violation() {
+        let (res, _done) = against(|io, peer, s| {
+            let mut auth = peer.auth_msg(s);
+            let last = auth.len() - 1;
+            auth[last] ^= 1; // the signature's last byte
+            io.write_all(&s.seal_chunks(&auth, 1024)).unwrap();
+        });
+        let err = res.unwrap_err();
+        assert!(matches!(err, Error::ChallengeVerification), "{err:?}");
+        assert_violation(&err);
+    }
+
+    #[test]
+    fn peer_leaving_mid_frame_is_a_disconnect() {
+        let (stream, done) = against(|io, peer, s| {
+            honest_auth(io, peer, s);
+            let frame = s.seal_chunks(b"cut short", 1024);
+            io.write_all(&frame[..700]).unwrap();
+            io.shutdown(std::net::Shutdown::Write).unwrap();
+        });
+        let mut stream = stream.unwrap();
+        let mut buf = [0u8; 8];
+        let err = stream.read(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+        let err = Error::from(err);
+        assert!(err.is_io() && !err.is_protocol_violation(), "{err:?}");
+        drop(done);
+    }
 }
 
 trait SignForTest {

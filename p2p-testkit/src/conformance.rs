@@ -36,8 +36,10 @@
 //!   listeners at once;
 //! - `cleanup-releases`: after `cleanup` on one side the other side's connection ends, and the
 //!   same pair connects again, three times; dropping a connection releases it too;
-//! - `cancel-safe-accept`: accept futures dropped over and over while a dial is in flight lose
-//!   nothing;
+//! - `cancel-safe-accept`: accept futures dropped while nothing comes in, one dropped after
+//!   waiting while a dial got under way, then more polled once and dropped over and over
+//!   until the connection is ready (the drops are counted): nothing is lost, the connection
+//!   comes out of a later accept;
 //! - `close`: a pending accept and later accepts return `Closed`, dialing the closed
 //!   transport fails, the closed transport's dial and listen return `Closed`, closing twice is
 //!   harmless.
@@ -50,6 +52,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use p2p_mconn::{ChannelDescriptor, MConnConfig};
@@ -415,27 +418,67 @@ where
     }
 
     async fn cancel_safe_accept(&mut self) -> CheckResult {
+        const IDLE_CANCELS: u32 = 3;
         let (b, b_addr) = self.listener("conformance").await?;
         let a = self.node("conformance").await?;
+        // Accepts dropped while nothing comes in must leave accept working.
+        let mut idle = 0u32;
+        for _ in 0..IDLE_CANCELS {
+            match tokio::time::timeout(Duration::from_millis(1), b.t.accept()).await {
+                Err(_) => idle += 1,
+                Ok(r) => return Err(format!("accept returned {r:?} with nothing dialed")),
+            }
+        }
+        // An accept that is waiting when the dial starts, dropped once the dial is under way
+        // (its connection may even be ready by then, unseen).
+        let mut waiting = Box::pin(b.t.accept());
+        if let Poll::Ready(r) = poll_once(waiting.as_mut()) {
+            return Err(format!("accept returned {r:?} with nothing dialed"));
+        }
         let (t, addr) = (Arc::clone(&a.t), b_addr);
         let dial = tokio::spawn(async move { t.dial(&addr).await });
+        tokio::task::yield_now().await;
+        let (mut during_dial, mut after_dial) = (0u32, 0u32);
+        if dial.is_finished() {
+            after_dial += 1;
+        } else {
+            during_dial += 1;
+        }
+        drop(waiting);
+        // Then accepts polled once and dropped over and over, with a pause between, until one
+        // is ready at its first poll.
         let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-        let mut dropped = 0u32;
         let inb = loop {
             if tokio::time::Instant::now() >= deadline {
                 return Err("no connection came out of repeatedly cancelled accepts".into());
             }
-            tokio::select! {
-                r = b.t.accept() => break r.map_err(|e| format!("accept failed: {e}"))?,
-                () = tokio::time::sleep(Duration::from_millis(1)) => dropped += 1,
+            let dial_done = dial.is_finished();
+            match poll_once(std::pin::pin!(b.t.accept())) {
+                Poll::Ready(r) => break r.map_err(|e| format!("accept failed: {e}"))?,
+                Poll::Pending if dial_done => after_dial += 1,
+                Poll::Pending => during_dial += 1,
             }
+            tokio::time::sleep(Duration::from_millis(1)).await;
         };
         let out = step("dial", dial)
             .await?
             .map_err(|e| format!("dial task failed: {e}"))?
             .map_err(|e| format!("dial failed: {e}"))?;
         ensure(inb.node_id() == a.id, || "accepted the wrong peer".into())?;
-        tracing::debug!(dropped, "accept futures dropped before the connection came");
+        // The check means something only if waiting accepts were in fact dropped, idle and
+        // with the connection on its way.
+        ensure(idle == IDLE_CANCELS && during_dial + after_dial > 0, || {
+            format!(
+                "too few accept futures were dropped ({idle} idle, {during_dial} during the \
+                 dial, {after_dial} after it)"
+            )
+        })?;
+        tracing::debug!(
+            idle = IDLE_CANCELS,
+            during_dial,
+            after_dial,
+            "accept futures dropped before the connection came"
+        );
         a.t.cleanup(out);
         b.t.cleanup(inb);
         b.t.close().await;
@@ -598,6 +641,11 @@ async fn exchange<T: Transport>(
     Ok(())
 }
 
+/// Polls `fut` once, with a waker that does nothing (the caller drops or polls it again).
+fn poll_once<Fu: Future>(fut: std::pin::Pin<&mut Fu>) -> Poll<Fu::Output> {
+    fut.poll(&mut Context::from_waker(Waker::noop()))
+}
+
 /// Awaits futures concurrently (a tiny `join_all` without more dependencies).
 async fn join_all<Fu: Future>(futs: Vec<Fu>) -> Vec<Fu::Output> {
     let mut futs: Vec<_> = futs.into_iter().map(|f| Some(Box::pin(f))).collect();
@@ -607,18 +655,18 @@ async fn join_all<Fu: Future>(futs: Vec<Fu>) -> Vec<Fu::Output> {
         for (slot, res) in futs.iter_mut().zip(out.iter_mut()) {
             if let Some(f) = slot {
                 match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => {
+                    Poll::Ready(v) => {
                         *res = Some(v);
                         *slot = None;
                     }
-                    std::task::Poll::Pending => pending = true,
+                    Poll::Pending => pending = true,
                 }
             }
         }
         if pending {
-            std::task::Poll::Pending
+            Poll::Pending
         } else {
-            std::task::Poll::Ready(())
+            Poll::Ready(())
         }
     })
     .await;

@@ -1,5 +1,6 @@
 //! Test tools for the p2p stack, one layer above the transport (`p2p-transport`): an in-memory
-//! network whose transport needs no sockets, and a conformance suite any
+//! network whose transport needs no sockets, deterministic simulations with fault injection,
+//! and a conformance suite any
 //! [`Transport`](p2p_transport::Transport) implementation can run in its own tests.
 //!
 //! # How to drive it
@@ -28,19 +29,45 @@
 //! way a user would write theirs: bytes its own way, everything else left to a
 //! `p2p_transport::Upgrader`.
 //!
+//! # Simulations
+//!
+//! [`sim::Sim`] runs many nodes on one [`memory::MemoryNetwork`] under tokio's paused clock,
+//! with one seed fixing every random choice, so that the same seed gives the same
+//! [`trace::Trace`] (a hash of every connection event and delivered byte with its virtual
+//! time). Faults (latency, jitter, bandwidth, partitions, stalled readers, resets, crashes)
+//! are injected through the network; see [`memory`] and [`sim`] for examples.
+//!
 //! # Modules
 //!
 //! - [`memory`]: [`MemoryNetwork`](memory::MemoryNetwork) and
 //!   [`MemoryTransport`](memory::MemoryTransport); deterministic addresses (`10.0.0.N`),
-//!   connections over `tokio::io::duplex`, raw connections for playing misbehaving peers.
+//!   shaped pipes, faults between hosts, raw connections and listeners for playing
+//!   misbehaving peers.
+//! - [`pipe`]: [`MemoryStream`](pipe::MemoryStream), the shaped duplex under every
+//!   connection (bounded buffers, latency, jitter, bandwidth, held and reset states).
+//! - [`sim`]: [`Sim`](sim::Sim), deterministic simulations with nodes that crash and restart.
+//! - [`trace`]: [`Trace`](trace::Trace), the record of a run and its hash.
 //! - [`conformance`]: the suite, [`conformance::run`].
+//! - `unix` (Unix only): `UnixTransport`, a transport over Unix domain sockets built on an
+//!   `Upgrader`, as a user would write one.
+//! - [`manual`]: how this relates to the reference's test tools, and the model's limits.
 //!
-//! Protocol notes for what the transports do are in `p2p_transport::manual` and the
-//! workspace's `shared/spec/behaviour.md` §1.
+//! Protocol notes for what the transports do are in `p2p_transport::manual`.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
 pub mod conformance;
+mod derive;
+mod error;
+pub mod manual;
 pub mod memory;
+pub mod pipe;
+pub mod sim;
+pub mod testnet;
+pub mod trace;
+#[cfg(unix)]
+pub mod unix;
+
+pub use error::Error;

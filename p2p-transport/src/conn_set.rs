@@ -5,30 +5,27 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use p2p_types::NodeId;
-
-use crate::filter::{ConnFilter, PendingConn, run_filters};
-use crate::{Direction, Error, UpgradeConfig};
+use crate::{Direction, Error};
 
 /// The connections a transport is upgrading or holds, keyed by remote `ip:port`, with their
 /// resolved IPs. Cheap to clone (a shared handle).
 ///
-/// An entry is added by [`admit`](Self::admit) before any handshake work and removed when its
-/// [`Reservation`] is dropped: when the upgrade fails, or when the upgraded
-/// [`Connection`](crate::Connection) holding it is cleaned up or dropped. The set is what the
-/// duplicate-connection and duplicate-IP checks and the connection filters look at.
+/// An entry is added by [`reserve`](Self::reserve) (which [`admit`](crate::admit) calls
+/// before any handshake work) and removed when its [`Reservation`] is dropped: when the
+/// upgrade fails, or when the upgraded [`Connection`](crate::Connection) holding it is cleaned
+/// up or dropped. The set is what the duplicate-connection and duplicate-IP checks look at;
+/// connection filters get a read-only [`ConnSetView`] of it.
 ///
 /// ```
-/// # async fn f(config: p2p_transport::UpgradeConfig) -> Result<(), p2p_transport::Error> {
-/// use p2p_transport::ConnSet;
+/// use p2p_transport::{ConnSet, Direction};
 ///
 /// let set = ConnSet::new();
 /// let remote = "10.0.0.7:41000".parse().unwrap();
-/// let reservation = set.admit(remote, vec![remote.ip()], None, &config).await?;
-/// assert!(set.contains(&remote) && set.contains_ip(remote.ip()));
+/// let reservation = set.reserve(remote, vec![remote.ip()], Direction::Inbound, false)?;
+/// assert!(set.contains(&remote) && set.view().contains_ip(remote.ip()));
 /// drop(reservation);
 /// assert!(set.is_empty());
-/// # Ok(()) }
+/// # Ok::<(), p2p_transport::Error>(())
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct ConnSet {
@@ -103,6 +100,11 @@ impl ConnSet {
             .count()
     }
 
+    /// A read-only handle on this set (what connection filters see).
+    pub fn view(&self) -> ConnSetView {
+        ConnSetView { set: self.clone() }
+    }
+
     /// A snapshot of the entries, in no particular order.
     pub fn entries(&self) -> Vec<ConnSetEntry> {
         self.lock()
@@ -157,35 +159,53 @@ impl ConnSet {
             id,
         })
     }
+}
 
-    /// The reference's `filterConn`: reserves an entry for a new connection (duplicate
-    /// connection and, unless allowed by the configuration, duplicate IP checks), then runs the
-    /// configured connection filters concurrently, each within the filter timeout. On any
-    /// refusal the entry is removed again.
-    ///
-    /// `dialed` is the ID we dialed for an outbound connection, `None` for an inbound one.
-    /// Custom transports call this before [`upgrade_with`](crate::upgrade_with) and keep the
-    /// reservation in the connection with [`Connection::hold`](crate::Connection::hold).
-    pub async fn admit(
-        &self,
-        addr: SocketAddr,
-        ips: Vec<IpAddr>,
-        dialed: Option<NodeId>,
-        config: &UpgradeConfig,
-    ) -> Result<Reservation, Error> {
-        let direction = Direction::from_dialed(dialed);
-        let cfg = config.transport_config();
-        let reservation = self.reserve(addr, ips.clone(), direction, cfg.allow_duplicate_ip)?;
-        let filters: &[Arc<dyn ConnFilter>] = &cfg.conn_filters;
-        if !filters.is_empty() {
-            let pending = PendingConn::new(addr, ips, dialed, self.clone());
-            let checks = filters
-                .iter()
-                .map(|f| (f.name().to_owned(), f.check(&pending)))
-                .collect();
-            run_filters(checks, cfg.filter_timeout, addr, dialed).await?;
-        }
-        Ok(reservation)
+/// A read-only handle on a [`ConnSet`]: the queries, not [`reserve`](ConnSet::reserve). Cheap
+/// to clone; it sees the set as it changes. Connection filters get one, so a filter cannot
+/// add entries:
+///
+/// ```compile_fail
+/// # use p2p_transport::{ConnSetView, Direction};
+/// fn sneak_in(view: &ConnSetView) {
+///     let addr = "10.0.0.1:1".parse().unwrap();
+///     let _ = view.reserve(addr, vec![addr.ip()], Direction::Inbound, true);
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ConnSetView {
+    set: ConnSet,
+}
+
+impl ConnSetView {
+    /// Number of connections being upgraded or held.
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// Whether a connection with this remote address is in the set.
+    pub fn contains(&self, addr: &SocketAddr) -> bool {
+        self.set.contains(addr)
+    }
+
+    /// Whether any connection in the set resolved to `ip`.
+    pub fn contains_ip(&self, ip: IpAddr) -> bool {
+        self.set.contains_ip(ip)
+    }
+
+    /// Number of connections in the set that resolved to `ip`.
+    pub fn count_ip(&self, ip: IpAddr) -> usize {
+        self.set.count_ip(ip)
+    }
+
+    /// A snapshot of the entries, in no particular order.
+    pub fn entries(&self) -> Vec<ConnSetEntry> {
+        self.set.entries()
     }
 }
 

@@ -1,11 +1,10 @@
 //! The output of a transport: an authenticated, checked, multiplexed connection.
 
-use std::any::Any;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use p2p_mconn::{ChannelReceiver, MConnection};
+use p2p_mconn::{ConnectionId, MConnection, Receivers};
 use p2p_types::{NetAddress, NodeId, NodeInfo};
 
 /// Whether we dialed a connection or accepted it.
@@ -40,8 +39,10 @@ impl Direction {
 ///
 /// Only the [`upgrade`](crate::upgrade()) pipeline makes one, so every transport's connections
 /// carry the same guarantees. Hand it back to [`Transport::cleanup`](crate::Transport::cleanup)
-/// when done with the peer; dropping it also releases what the transport holds for it, but
-/// the MConnection only stops once every clone of its handle is gone.
+/// when done with the peer. What the transport holds for it (its connection-set entry, its
+/// incoming slot) is attached to the MConnection and released when the MConnection has
+/// actually ended: dropping this struct while a clone of the MConnection handle still
+/// carries traffic releases nothing; the MConnection stops once every clone is gone.
 ///
 /// Take the channel receivers out with [`take_receivers`](Self::take_receivers) to consume
 /// messages; keep them alive as long as the connection runs (a dropped receiver ends the
@@ -51,13 +52,13 @@ pub struct Connection {
     addr: NetAddress,
     direction: Direction,
     mconn: MConnection,
-    receivers: Vec<ChannelReceiver>,
-    holds: Vec<Box<dyn Any + Send + Sync>>,
+    receivers: Receivers,
 }
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
+            .field("id", &self.mconn.id())
             .field("addr", &self.addr)
             .field("direction", &self.direction)
             .field("moniker", &self.node_info.moniker)
@@ -72,7 +73,7 @@ impl Connection {
         addr: NetAddress,
         direction: Direction,
         mconn: MConnection,
-        receivers: Vec<ChannelReceiver>,
+        receivers: Receivers,
     ) -> Self {
         Self {
             node_info,
@@ -80,8 +81,13 @@ impl Connection {
             direction,
             mconn,
             receivers,
-            holds: Vec::new(),
         }
+    }
+
+    /// The MConnection's identity, unique in the process (for logs, metrics, and telling
+    /// two connections to the same peer apart).
+    pub fn id(&self) -> ConnectionId {
+        self.mconn.id()
     }
 
     /// The NodeInfo the peer sent (checked; its ID is [`node_id`](Self::node_id)).
@@ -128,24 +134,25 @@ impl Connection {
         self.node_info.has_channel(channel)
     }
 
-    /// The receivers of the channels not yet taken, in the order of the transport's channel
-    /// list.
-    pub fn receivers_mut(&mut self) -> &mut [ChannelReceiver] {
+    /// The receivers of the channels not yet taken, by channel ID.
+    pub fn receivers_mut(&mut self) -> &mut Receivers {
         &mut self.receivers
     }
 
-    /// Takes the channel receivers out, one per channel in the order of the transport's
-    /// channel list; later calls return an empty list.
-    pub fn take_receivers(&mut self) -> Vec<ChannelReceiver> {
+    /// Takes the channel receivers out (by channel ID; iterating gives them in the order of
+    /// the transport's channel list); later calls return an empty collection.
+    pub fn take_receivers(&mut self) -> Receivers {
         std::mem::take(&mut self.receivers)
     }
 
-    /// Keeps `value` alive as long as this connection: transports attach what they hold for a
-    /// connection (a [`Reservation`](crate::Reservation) in their connection set, a slot of
-    /// the incoming limit), so that it is released on cleanup or when the connection is
-    /// dropped.
-    pub fn hold(&mut self, value: impl Any + Send + Sync) {
-        self.holds.push(Box::new(value));
+    /// Keeps `value` alive as long as the connection runs: transports attach what they hold
+    /// for a connection (a [`Reservation`](crate::Reservation) in their connection set, a
+    /// slot of the incoming limit). It is attached to the MConnection
+    /// ([`MConnection::attach`]), so it is released when the MConnection ends (cleanup, a
+    /// failure, the last handle dropped), not when this struct is dropped while a clone of
+    /// the handle still runs.
+    pub fn hold(&mut self, value: impl Send + Sync + 'static) {
+        self.mconn.attach(value);
     }
 
     /// Stops the MConnection (queued messages are dropped, the stream is closed) and releases

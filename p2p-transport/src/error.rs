@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use p2p_types::{NetAddress, NodeId};
 
-use crate::filter::Denied;
-
 /// Everything a transport can report: a rejected connection (with the remote address and the
 /// reason), a failed dial, a local problem, or the transport being closed.
 ///
@@ -159,6 +157,21 @@ pub enum Error {
         timeout: Duration,
     },
 
+    /// The remote's source (its IPv4 address or IPv6 `/64`) started more inbound handshakes
+    /// than the per-source rate limit allows; the connection was closed before any handshake
+    /// work.
+    #[error(
+        "{addr}: too many handshakes from this source (at most {burst} at once, then one per {interval:?})"
+    )]
+    HandshakeRateLimited {
+        /// The remote socket address.
+        addr: SocketAddr,
+        /// The configured burst.
+        burst: u32,
+        /// The configured interval between further handshakes.
+        interval: Duration,
+    },
+
     // ---- dialing and local errors --------------------------------------------------------
     /// Connecting to the address failed (refused, unreachable, ...).
     #[error("dial {addr}: {source}")]
@@ -231,6 +244,9 @@ pub enum ErrorKind {
     Duplicate,
     /// Refused by a filter, or a filter timed out (`IsFiltered`, `ErrFilterTimeout`).
     Filtered,
+    /// Closed before any handshake work because its source opened connections too fast (no
+    /// reference kind: the reference has no such limit).
+    RateLimited,
     /// Connecting failed or timed out.
     Dial,
     /// The transport is closed.
@@ -254,6 +270,7 @@ impl Error {
             Self::Incompatible { .. } => ErrorKind::Incompatible,
             Self::DuplicateConnection { .. } | Self::DuplicateIp { .. } => ErrorKind::Duplicate,
             Self::Filtered { .. } | Self::FilterTimeout { .. } => ErrorKind::Filtered,
+            Self::HandshakeRateLimited { .. } => ErrorKind::RateLimited,
             Self::Dial { .. } | Self::DialTimeout { .. } => ErrorKind::Dial,
             Self::Closed => ErrorKind::Closed,
             Self::Listen { .. }
@@ -263,7 +280,8 @@ impl Error {
         }
     }
 
-    /// Whether a connection was rejected (any of the reference's `ErrRejected` kinds).
+    /// Whether a connection was rejected (any of the reference's `ErrRejected` kinds, or the
+    /// handshake rate limit).
     pub fn is_rejection(&self) -> bool {
         matches!(
             self.kind(),
@@ -273,6 +291,7 @@ impl Error {
                 | ErrorKind::SelfConnection
                 | ErrorKind::Duplicate
                 | ErrorKind::Filtered
+                | ErrorKind::RateLimited
         )
     }
 
@@ -306,6 +325,11 @@ impl Error {
         self.kind() == ErrorKind::Filtered
     }
 
+    /// Whether the connection's source was over the handshake rate limit.
+    pub fn is_rate_limited(&self) -> bool {
+        self.kind() == ErrorKind::RateLimited
+    }
+
     /// Whether dialing failed before any handshake.
     pub fn is_dial(&self) -> bool {
         self.kind() == ErrorKind::Dial
@@ -331,6 +355,7 @@ impl Error {
             | Self::DuplicateIp { addr, .. }
             | Self::Filtered { addr, .. }
             | Self::FilterTimeout { addr, .. }
+            | Self::HandshakeRateLimited { addr, .. }
             | Self::Dial { addr, .. }
             | Self::DialTimeout { addr, .. }
             | Self::MConnection { addr, .. } => Some(*addr),
@@ -381,6 +406,28 @@ impl Error {
     }
 }
 
+/// Why a [connection or peer filter](crate::filter) refused a connection: which filter, and
+/// its reason.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("{filter}: {reason}")]
+#[non_exhaustive]
+pub struct Denied {
+    /// The filter's name.
+    pub filter: String,
+    /// Its reason, for logs.
+    pub reason: String,
+}
+
+impl Denied {
+    /// A refusal by `filter` for `reason`.
+    pub fn new(filter: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            filter: filter.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,5 +455,14 @@ mod tests {
             timeout: Duration::from_secs(1),
         };
         assert!(e.is_dial() && !e.is_rejection());
+        let e = Error::HandshakeRateLimited {
+            addr,
+            burst: 1,
+            interval: Duration::from_secs(1),
+        };
+        assert!(e.is_rate_limited() && e.is_rejection());
+        assert_eq!(e.kind(), ErrorKind::RateLimited);
+        assert_eq!(e.remote_addr(), Some(addr));
+        assert_eq!(e.peer_id(), None);
     }
 }

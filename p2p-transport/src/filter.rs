@@ -1,7 +1,8 @@
 //! Connection and peer filters: composable, asynchronous vetoes with typed reasons.
 //!
 //! A **connection filter** ([`ConnFilter`]) sees a new connection before any handshake work:
-//! its remote address, its resolved IPs and the transport's [`ConnSet`]. A **peer filter**
+//! its remote address, its resolved IPs and a read-only view of the transport's connection set
+//! ([`ConnSetView`]). A **peer filter**
 //! ([`PeerFilter`]) sees the peer after the NodeInfo exchange and all protocol checks: its
 //! authenticated ID, its NodeInfo and its address. Filters of one kind run concurrently, each
 //! bounded by the filter timeout (5 s by default, as in the reference); the first refusal (or
@@ -40,29 +41,8 @@ use std::time::Duration;
 
 use p2p_types::{NetAddress, NodeId, NodeInfo};
 
-use crate::conn_set::ConnSet;
-use crate::{Direction, Error};
-
-/// Why a filter refused a connection: which filter, and its reason.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
-#[error("{filter}: {reason}")]
-#[non_exhaustive]
-pub struct Denied {
-    /// The filter's name.
-    pub filter: String,
-    /// Its reason, for logs.
-    pub reason: String,
-}
-
-impl Denied {
-    /// A refusal by `filter` for `reason`.
-    pub fn new(filter: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            filter: filter.into(),
-            reason: reason.into(),
-        }
-    }
-}
+pub use crate::error::Denied;
+use crate::{ConnSetView, Direction, Error};
 
 /// The future a filter returns: `Ok(())` lets the connection through.
 pub type FilterFuture = Pin<Box<dyn Future<Output = Result<(), Denied>> + Send + 'static>>;
@@ -74,7 +54,7 @@ pub struct PendingConn {
     ips: Vec<IpAddr>,
     direction: Direction,
     dialed: Option<NodeId>,
-    conn_set: ConnSet,
+    conn_set: ConnSetView,
 }
 
 impl PendingConn {
@@ -82,16 +62,12 @@ impl PendingConn {
         remote: SocketAddr,
         ips: Vec<IpAddr>,
         dialed: Option<NodeId>,
-        conn_set: ConnSet,
+        conn_set: ConnSetView,
     ) -> Self {
         Self {
             remote,
             ips,
-            direction: if dialed.is_some() {
-                Direction::Outbound
-            } else {
-                Direction::Inbound
-            },
+            direction: Direction::from_dialed(dialed),
             dialed,
             conn_set,
         }
@@ -117,8 +93,8 @@ impl PendingConn {
         self.dialed
     }
 
-    /// The transport's connection set. It already holds this connection's entry.
-    pub fn conn_set(&self) -> &ConnSet {
+    /// The transport's connection set, read-only. It already holds this connection's entry.
+    pub fn conn_set(&self) -> &ConnSetView {
         &self.conn_set
     }
 }

@@ -46,7 +46,8 @@
 //!
 //! out.mconn().send(0x01, &b"hello"[..]).await?;
 //! let mut rx = inb.take_receivers();
-//! assert_eq!(rx[0].recv().await.as_deref(), Some(&b"hello"[..]));
+//! let hello = rx.get_mut(0x01).ok_or("no channel 0x01")?.recv().await;
+//! assert_eq!(hello.as_deref(), Some(&b"hello"[..]));
 //!
 //! a.cleanup(out);
 //! b.cleanup(inb);
@@ -67,39 +68,47 @@
 //! a Unix-socket example built that way.
 //!
 //! A transport that needs its own accept machinery can still use the pieces directly:
-//! [`ConnSet::admit`] before any handshake work, then [`upgrade_with`], keeping the
+//! [`admit`] (into a [`ConnSet`]) before any handshake work, then [`upgrade_with`], keeping the
 //! [`Reservation`] in the connection with [`Connection::hold`].
 //!
 //! # Protocol notes
 //!
-//! The upgrade follows the reference (`p2p/transport.go` of CometBFT v0.38) step by step; the
-//! wire format of the NodeInfo exchange is in the workspace's `shared/spec/wire.md` §0 and §5,
-//! the transport's behaviour in `shared/spec/behaviour.md` §1, and where this implementation
-//! deliberately differs in the [`manual`].
+//! The upgrade follows the reference (`p2p/transport.go` of CometBFT v0.38) step by step.
+//! The [`manual`] describes it, with the wire format of the NodeInfo exchange and the checks
+//! every peer passes, and lists where this implementation deliberately differs.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(clippy::exhaustive_enums, clippy::exhaustive_structs)]
 
+mod admission;
 mod config;
 mod conn_set;
 mod connection;
 mod error;
 pub mod filter;
 pub mod manual;
+mod rate_limit;
+mod rejections;
+pub mod socket;
 mod tcp;
 mod transport;
 mod upgrade;
 mod upgrader;
 
+pub use admission::{Admission, admit};
 pub use config::{
-    DEFAULT_ACCEPT_QUEUE, DEFAULT_DIAL_TIMEOUT, DEFAULT_FILTER_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT,
-    DangerousTransportConfig, TransportConfig,
+    DEFAULT_ACCEPT_QUEUE, DEFAULT_DIAL_TIMEOUT, DEFAULT_FILTER_TIMEOUT,
+    DEFAULT_HANDSHAKE_RATE_LIMIT, DEFAULT_HANDSHAKE_TIMEOUT, DangerousTransportConfig,
+    FALLBACK_LISTEN_BACKLOG, TransportConfig, system_listen_backlog,
 };
-pub use conn_set::{ConnSet, ConnSetEntry, Reservation};
+pub use conn_set::{ConnSet, ConnSetEntry, ConnSetView, Reservation};
 pub use connection::{Connection, Direction};
 pub use error::{Error, ErrorKind};
 pub use filter::{ConnFilter, Denied, PeerFilter, conn_filter_fn, peer_filter_fn};
+pub use rate_limit::HandshakeRateLimit;
+pub use rejections::{RejectionCounts, SUMMARY_PERIOD};
+pub use socket::{SocketSizes, SocketTuning};
 pub use tcp::TcpTransport;
 pub use transport::Transport;
 pub use upgrade::{UpgradeConfig, upgrade, upgrade_with};

@@ -166,7 +166,7 @@ where
 ///    ([`Error::MConnection`]).
 ///
 /// Duplicate and connection-filter checks come before this (see
-/// [`ConnSet::admit`](crate::ConnSet::admit)). Must run within a tokio runtime with time
+/// [`admit`](crate::admit)). Must run within a tokio runtime with time
 /// enabled.
 pub async fn upgrade_with<S, R, W, F>(
     stream: S,

@@ -14,7 +14,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{ConnSet, Connection, Error, UpgradeConfig, upgrade_with};
+use crate::rate_limit::HandshakeLimiter;
+use crate::rejections::{Reason, RejectionCounts, Rejections};
+use crate::{ConnSet, Connection, Error, UpgradeConfig, admit, upgrade_with};
 
 /// How long an accept loop pauses after the OS refuses to accept (e.g. out of file
 /// descriptors), so that it does not spin.
@@ -27,21 +29,23 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 /// It owns:
 ///
 /// - the admission and upgrade of every connected stream, inbound or outbound:
-///   [`ConnSet::admit`] for the duplicate checks and connection filters before any handshake
+///   [`admit`] into its [`ConnSet`] for the duplicate checks and connection filters before any handshake
 ///   work, then [`upgrade_with`], then the connection set entry marked established and held by
 ///   the [`Connection`] (released on cleanup or drop);
 /// - the dial path ([`dial`](Self::dial): the dial timeout around your connect, then the
 ///   upgrade, abandoned on close);
-/// - the inbound path, through the [`Inbound`] handle its accept loop gets: the
+/// - the inbound path, through the [`Inbound`] handle its accept loop gets: the per-source
+///   [handshake rate limit](crate::TransportConfig::handshake_rate_limit) and the
 ///   [incoming limit](crate::TransportConfig::max_incoming_connections) checked before any
 ///   handshake work, one upgrade task per stream, results in a bounded queue
 ///   ([`accept_queue`](crate::TransportConfig::accept_queue)) from which a full queue drops
-///   rejection reports (logged) while upgraded connections wait for room;
+///   rejection reports (still counted by kind and logged in summaries) while upgraded
+///   connections wait for room;
 /// - [`accept`](Self::accept) (cancel-safe; [`Error::Closed`] once closed);
 /// - the listener: [`listen`](Self::listen) binds once and runs your accept loop in a task,
 ///   [`close`](Self::close) stops it, abandons upgrades in progress and drops the connections
 ///   nobody accepted;
-/// - the counters of [`stats`](Self::stats).
+/// - the counters of [`stats`](Self::stats) and [`rejections`](Self::rejections).
 ///
 /// So a transport's [`Transport`](crate::Transport) methods are one call each, and it gives
 /// the trait's guarantees as long as its accept loop ends once [`Inbound::until_closed`]
@@ -49,7 +53,9 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 /// closes it without waiting (the accept loop and upgrades stop at their next poll).
 ///
 /// A transport over Unix domain sockets, whole (inbound connections get made-up addresses,
-/// since a Unix socket has none):
+/// since a Unix socket has none; all on one IP, so a real deployment would turn the per-source
+/// [handshake rate limit](crate::TransportConfig::handshake_rate_limit) off or key its
+/// addresses by something meaningful):
 ///
 /// ```no_run
 /// use std::net::SocketAddr;
@@ -137,8 +143,9 @@ struct Shared {
     listener: Mutex<Option<Listening>>,
     incoming: Arc<AtomicUsize>,
     upgrading: Arc<AtomicUsize>,
-    refused: AtomicU64,
-    rejected: AtomicU64,
+    handshake_limiter: Option<HandshakeLimiter>,
+    rejections: Rejections,
+    reports_dropped: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -161,8 +168,14 @@ pub struct TransportStats {
     pub tracked: usize,
     /// Inbound connections closed at once because the incoming limit was reached.
     pub refused: u64,
+    /// Inbound connections closed at once because their source was over the
+    /// [handshake rate limit](crate::TransportConfig::handshake_rate_limit).
+    pub rate_limited: u64,
     /// Inbound upgrades that failed (rejections).
     pub rejected: u64,
+    /// Rejection reports that found the accept queue full and were dropped (they are counted
+    /// in [`Upgrader::rejections`] all the same).
+    pub reports_dropped: u64,
 }
 
 /// Decrements a counter when dropped.
@@ -200,7 +213,9 @@ impl Upgrader {
     /// An upgrader for connections upgraded with `upgrade` (our identity and the
     /// [`TransportConfig`](crate::TransportConfig)), neither listening nor closed.
     pub fn new(upgrade: UpgradeConfig) -> Self {
-        let (accept_tx, accept_rx) = mpsc::channel(upgrade.transport_config().accept_queue);
+        let cfg = upgrade.transport_config();
+        let (accept_tx, accept_rx) = mpsc::channel(cfg.accept_queue);
+        let handshake_limiter = cfg.handshake_rate_limit.and_then(HandshakeLimiter::new);
         Self {
             shared: Arc::new(Shared {
                 upgrade,
@@ -211,8 +226,9 @@ impl Upgrader {
                 listener: Mutex::new(None),
                 incoming: Arc::new(AtomicUsize::new(0)),
                 upgrading: Arc::new(AtomicUsize::new(0)),
-                refused: AtomicU64::new(0),
-                rejected: AtomicU64::new(0),
+                handshake_limiter,
+                rejections: Rejections::default(),
+                reports_dropped: AtomicU64::new(0),
             }),
         }
     }
@@ -230,13 +246,29 @@ impl Upgrader {
     /// Current counters.
     pub fn stats(&self) -> TransportStats {
         let s = &self.shared;
+        let rejections = s.rejections.snapshot();
         TransportStats {
             incoming: s.incoming.load(Ordering::Acquire),
             upgrading: s.upgrading.load(Ordering::Acquire),
             tracked: s.conn_set.len(),
-            refused: s.refused.load(Ordering::Relaxed),
-            rejected: s.rejected.load(Ordering::Relaxed),
+            refused: rejections.incoming_limit,
+            rate_limited: rejections.rate_limited,
+            rejected: rejections.upgrade_failures(),
+            reports_dropped: s.reports_dropped.load(Ordering::Relaxed),
         }
+    }
+
+    /// Every inbound rejection so far, counted by kind, including those closed before any
+    /// handshake work and those whose report to `accept` was dropped because the accept queue
+    /// was full: a cheap snapshot of atomic counters, for metrics.
+    ///
+    /// Rejections are also logged at info level, at most one line per kind per
+    /// [`SUMMARY_PERIOD`](crate::SUMMARY_PERIOD) with the count since the previous line (the
+    /// first of a quiet kind at once, the rest by a timer that runs while listening, and
+    /// what is left at close), so a flood shows in the log without flooding it. Each
+    /// rejection is logged on its own at debug level.
+    pub fn rejections(&self) -> RejectionCounts {
+        self.shared.rejections.snapshot()
     }
 
     /// Whether [`close`](Self::close) (or [`close_now`](Self::close_now)) was called.
@@ -287,8 +319,13 @@ impl Upgrader {
         // A `listen` that raced ours may have won; our listener is dropped then.
         self.can_listen_locked(&state)?;
         let accept_loop = accept_loop(self.inbound(), listener);
+        let shared = Arc::clone(&self.shared);
         let task = tokio::spawn(async move {
-            accept_loop.await;
+            tokio::select! {
+                () = accept_loop => {}
+                () = shared.rejections.summaries() => {}
+            }
+            shared.rejections.flush(true);
             tracing::debug!("transport listener stopped");
         });
         *state = Some(Listening {
@@ -411,6 +448,11 @@ impl Inbound {
     /// Takes over a newly accepted stream from `remote` (a non-IP transport makes an address
     /// up). Must be called within a tokio runtime.
     ///
+    /// - If `remote`'s source is over the
+    ///   [handshake rate limit](crate::TransportConfig::handshake_rate_limit), the stream is
+    ///   dropped at once, before any handshake work, counted in
+    ///   [`TransportStats::rate_limited`], reported to `accept` as
+    ///   [`Error::HandshakeRateLimited`] if the queue has room, and this returns `false`.
     /// - At the [incoming limit](crate::TransportConfig::max_incoming_connections), the stream
     ///   is dropped at once, before any handshake work, counted in
     ///   [`TransportStats::refused`], and this returns `false`.
@@ -429,10 +471,27 @@ impl Inbound {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let s = &self.shared;
+        if let Some(limiter) = &s.handshake_limiter {
+            if !limiter.check(remote.ip()) {
+                let limit = limiter.limit();
+                let e = Error::HandshakeRateLimited {
+                    addr: remote,
+                    burst: limit.burst(),
+                    interval: limit.interval(),
+                };
+                // Counted before the close, so whoever sees the close also sees the count.
+                s.reject(remote, e);
+                drop(stream);
+                return false;
+            }
+        }
         let limit = s.upgrade.transport_config().max_incoming_connections;
         let Some(slot) = CountGuard::try_new(&s.incoming, limit) else {
-            s.refused.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%remote, limit, "incoming connection limit reached, closing");
+            s.rejections.record(
+                Reason::IncomingLimit,
+                &format_args!("{remote}: incoming connection limit {limit} reached"),
+            );
             drop(stream);
             return false;
         };
@@ -464,6 +523,17 @@ impl Inbound {
 }
 
 impl Shared {
+    /// Counts and logs an inbound rejection, and reports it to `accept` if the queue has room
+    /// (drops the report otherwise).
+    fn reject(&self, remote: SocketAddr, e: Error) {
+        tracing::debug!(error = %e, "inbound connection rejected");
+        self.rejections.record(Reason::of(&e), &e);
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.accept_tx.try_send(Err(e)) {
+            self.reports_dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%remote, "accept queue full, rejection report dropped");
+        }
+    }
+
     fn listener(&self) -> MutexGuard<'_, Option<Listening>> {
         self.listener.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -483,10 +553,8 @@ impl Shared {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let _upgrading = CountGuard::new(&self.upgrading);
-        let reservation = self
-            .conn_set
-            .admit(remote, vec![remote.ip()], dialed, &self.upgrade)
-            .await?;
+        let rules = self.upgrade.transport_config().admission();
+        let reservation = admit(&self.conn_set, remote, vec![remote.ip()], dialed, rules).await?;
         let mut conn = upgrade_with(stream, split, remote, dialed, &self.upgrade).await?;
         reservation.set_established();
         conn.hold(reservation);
@@ -519,11 +587,7 @@ async fn upgrade_inbound<S, F, R, W>(
         }
         Err(e) => {
             drop(slot);
-            shared.rejected.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(error = %e, "inbound connection rejected");
-            if let Err(mpsc::error::TrySendError::Full(_)) = shared.accept_tx.try_send(Err(e)) {
-                tracing::debug!(%remote, "accept queue full, rejection report dropped");
-            }
+            shared.reject(remote, e);
         }
     }
 }

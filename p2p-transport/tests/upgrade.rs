@@ -38,7 +38,7 @@ async fn exchange_is_concurrent_even_on_a_tiny_pipe() {
     // Bytes sent right after the NodeInfo belong to the MConnection, not lost in a buffer.
     out.mconn().send(0x02, vec![7u8; 5000]).await.unwrap();
     let mut rx = inb.take_receivers();
-    assert_eq!(rx[1].recv().await.unwrap().len(), 5000);
+    assert_eq!(rx.get_mut(0x02).unwrap().recv().await.unwrap().len(), 5000);
 }
 
 #[tokio::test(start_paused = true)]

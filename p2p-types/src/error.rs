@@ -215,6 +215,72 @@ pub enum Error {
         /// The peer's channels.
         theirs: Vec<u8>,
     },
+
+    // ---- configuration ---------------------------------------------------------------------
+    /// A duration was not in Go's syntax (`"100ms"`, `"3s"`, `"1m30s"`); fix the text.
+    #[error("{duration:?} is not a Go duration: {reason}")]
+    InvalidDuration {
+        /// The offending text.
+        duration: String,
+        /// What Go's parser would say about it.
+        reason: String,
+    },
+    /// A configuration file is not valid TOML; fix the syntax at the position given.
+    #[error("config file is not valid TOML: {reason}")]
+    ConfigSyntax {
+        /// The TOML parser's message, with the position.
+        reason: String,
+    },
+    /// A configuration key has a value of the wrong type or out of range; fix the value.
+    // Boxed strings keep this variant, and so the whole enum, at its former size.
+    #[error("config key {key} = {value}: expected {expected}")]
+    ConfigValue {
+        /// The key, with its section (`p2p.seeds`).
+        key: Box<str>,
+        /// The value as written (shortened if long).
+        value: Box<str>,
+        /// What the key takes.
+        expected: Box<str>,
+    },
+    /// A configuration key appears twice in different letter cases; keys ignore case, keep one.
+    #[error("config key {key} is given twice (keys are not case-sensitive)")]
+    ConfigDuplicateKey {
+        /// The second spelling of the key, with its section.
+        key: String,
+    },
+    /// A configuration file was unusable; the inner error says why, fix the file.
+    #[error("{path}: {source}")]
+    ConfigFileInvalid {
+        /// The file.
+        path: String,
+        /// What is wrong in it.
+        source: Box<Self>,
+    },
+    /// A file or directory of a home directory could not be read or created; check it exists
+    /// and its permissions.
+    #[error("{path}: {reason}")]
+    HomeFile {
+        /// The file or directory.
+        path: String,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The genesis file could not be read or holds no chain ID; fix or replace it.
+    #[error("genesis file {path}: {reason}")]
+    GenesisFile {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The chain ID asked for differs from the home's genesis file; use the right home or ID.
+    #[error("chain ID {given:?} was asked for, but the genesis file is for {genesis:?}")]
+    ChainIdMismatch {
+        /// The chain ID in the genesis file.
+        genesis: String,
+        /// The chain ID asked for.
+        given: String,
+    },
 }
 
 impl Error {
@@ -229,5 +295,20 @@ impl Error {
                 | Self::IncompatibleNetwork { .. }
                 | Self::NoCommonChannels { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Errors travel inside the upper crates' errors and results: keep them at the size they
+    /// had before the configuration variants (clippy's `result_large_err` limit for those
+    /// results is 128 bytes).
+    #[test]
+    fn error_stays_small() {
+        assert!(
+            size_of::<super::Error>() <= 56,
+            "{}",
+            size_of::<super::Error>()
+        );
     }
 }

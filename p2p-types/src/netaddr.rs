@@ -502,9 +502,113 @@ impl From<NetAddress> for PeerAddress {
     }
 }
 
+// ---- HostPort ------------------------------------------------------------------------------
+
+/// A host and port without a node ID, `[scheme://]host:port`: a listen address (`laddr`) or the
+/// address a node advertises (`external_address`, a NodeInfo's `listen_addr`).
+///
+/// Parsing drops a `scheme://` prefix the way the reference does (its p2p layer listens on TCP
+/// whatever the scheme says) and does no I/O: the host may be a DNS name. The text form has no
+/// scheme and brackets an IPv6 host.
+///
+/// ```
+/// use p2p_types::{Host, HostPort};
+///
+/// let laddr: HostPort = "tcp://0.0.0.0:26656".parse().unwrap();
+/// assert_eq!(laddr.port(), 26656);
+/// assert_eq!(laddr.to_string(), "0.0.0.0:26656");
+/// let external: HostPort = "node.example.com:26656".parse().unwrap();
+/// assert_eq!(external.host(), &Host::Dns("node.example.com".into()));
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostPort {
+    host: Host,
+    port: u16,
+}
+
+impl HostPort {
+    /// Builds a host and port; a [`Host::Dns`] name must be syntactically valid
+    /// ([`is_valid_dns_name`]), else [`Error::InvalidHost`].
+    pub fn new(host: Host, port: u16) -> Result<Self, Error> {
+        let host = match host {
+            Host::Ip(ip) => Host::Ip(ip.to_canonical()),
+            Host::Dns(name) if is_valid_dns_name(&name) => Host::Dns(name),
+            Host::Dns(name) => return Err(Error::InvalidHost { host: name }),
+        };
+        Ok(Self { host, port })
+    }
+
+    /// The host.
+    pub const fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// The port.
+    pub const fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The socket address, if the host is an IP literal.
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        Some(SocketAddr::new(self.host.ip()?, self.port))
+    }
+
+    /// The address with a node ID in front.
+    pub fn with_id(&self, id: NodeId) -> PeerAddress {
+        PeerAddress {
+            id,
+            host: self.host.clone(),
+            port: self.port,
+        }
+    }
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.host {
+            Host::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]:{}", self.port),
+            _ => write!(f, "{}:{}", self.host, self.port),
+        }
+    }
+}
+
+impl fmt::Debug for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HostPort({self})")
+    }
+}
+
+impl FromStr for HostPort {
+    type Err = Error;
+
+    /// Parses `[scheme://]host:port` with the reference's rules for the `host:port` part (see
+    /// the [module docs](self)).
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let host_port = strip_scheme(s);
+        let (host, port) = split_host_port(host_port)?;
+        if host.is_empty() {
+            return Err(Error::EmptyHost {
+                addr: host_port.to_owned(),
+            });
+        }
+        let host: Host = host.parse()?;
+        let port = parse_port(port)?;
+        Ok(Self { host, port })
+    }
+}
+
+impl From<SocketAddr> for HostPort {
+    fn from(addr: SocketAddr) -> Self {
+        Self {
+            host: Host::from(addr.ip()),
+            port: addr.port(),
+        }
+    }
+}
+
 #[cfg(feature = "serde")]
 mod serde_impls {
-    use super::{NetAddress, PeerAddress};
+    use super::{HostPort, NetAddress, PeerAddress};
 
     macro_rules! via_string {
         ($ty:ty) => {
@@ -525,6 +629,7 @@ mod serde_impls {
 
     via_string!(NetAddress);
     via_string!(PeerAddress);
+    via_string!(HostPort);
 }
 
 // ---- parsing helpers -----------------------------------------------------------------------
@@ -1233,5 +1338,73 @@ mod tests {
                 prop_assert_eq!(p.to_string().parse::<PeerAddress>(), Ok(p));
             }
         }
+
+        #[test]
+        fn host_port_round_trip(rest in "(tcp://)?[\\[\\]:0-9a-f.x/]{0,24}") {
+            if let Ok(hp) = rest.parse::<HostPort>() {
+                prop_assert_eq!(hp.to_string().parse::<HostPort>(), Ok(hp.clone()));
+                // The same text with an ID in front is a peer address with the same parts.
+                let peer: PeerAddress = format!("{ID}@{hp}").parse().unwrap();
+                prop_assert_eq!(peer, hp.with_id(id()));
+            }
+        }
+    }
+
+    #[test]
+    fn host_port_forms() {
+        let ok: &[(&str, &str)] = &[
+            ("tcp://0.0.0.0:26656", "0.0.0.0:26656"),
+            ("0.0.0.0:26656", "0.0.0.0:26656"),
+            ("udp://127.0.0.1:0", "127.0.0.1:0"),
+            ("[::1]:26656", "[::1]:26656"),
+            ("tcp://[::ffff:1.2.3.4]:1", "1.2.3.4:1"),
+            ("localhost:26656", "localhost:26656"),
+            ("node-1.example.com:026656", "node-1.example.com:26656"),
+        ];
+        for &(input, shown) in ok {
+            let hp: HostPort = input.parse().unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(hp.to_string(), shown, "{input}");
+        }
+        let bad: &[(&str, Error)] = &[
+            (
+                "0.0.0.0",
+                Error::MalformedHostPort {
+                    addr: "0.0.0.0".into(),
+                    reason: "missing port",
+                },
+            ),
+            (
+                ":26656",
+                Error::EmptyHost {
+                    addr: ":26656".into(),
+                },
+            ),
+            (
+                "::1:26656",
+                Error::MalformedHostPort {
+                    addr: "::1:26656".into(),
+                    reason: "too many colons",
+                },
+            ),
+            (
+                "1.2.3.4:65536",
+                Error::InvalidPort {
+                    port: "65536".into(),
+                },
+            ),
+            (
+                "127.0.0:1",
+                Error::InvalidHost {
+                    host: "127.0.0".into(),
+                },
+            ),
+        ];
+        for (input, err) in bad {
+            assert_eq!(input.parse::<HostPort>().as_ref(), Err(err), "{input}");
+        }
+        let hp: HostPort = "1.2.3.4:5".parse().unwrap();
+        assert_eq!(hp.socket_addr(), Some("1.2.3.4:5".parse().unwrap()));
+        assert_eq!(HostPort::from(hp.socket_addr().unwrap()), hp);
+        assert!(HostPort::new(Host::Dns("bad name".into()), 1).is_err());
     }
 }

@@ -40,13 +40,18 @@ var modes = map[string]func(args []string) error{
 	"secretconn":       runSecretConn,
 	"mconn":            runMConn,
 	"switch":           runSwitch,
+	"pex":              runPex,
 	"bench-secretconn": runBenchSecretConn,
 	"bench-mconn":      runBenchMConn,
+	"bench-switch":     runBenchSwitch,
+	"version":          runVersion,
+	"metrics":          runMetrics,
+	"config":           runConfig,
 }
 
 const usageText = `usage: cometbft-shim <mode> [flags]
 
-modes: secretconn, mconn, switch, bench-secretconn, bench-mconn
+modes: secretconn, mconn, switch, pex, bench-secretconn, bench-mconn, bench-switch, version, metrics, config
 run "cometbft-shim <mode> -h" for the flags of a mode; see README.md.
 `
 

@@ -3,11 +3,9 @@ package main
 import (
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/cosmos/gogoproto/proto"
 
-	flow "github.com/cometbft/cometbft/libs/flowrate"
 	"github.com/cometbft/cometbft/libs/log"
 	"github.com/cometbft/cometbft/p2p"
 )
@@ -108,19 +106,6 @@ func TestRawMessageThroughGogoproto(t *testing.T) {
 	bz[0] = 0 // the reference reuses its buffer
 	if out.data[0] != 0xff {
 		t.Fatal("Unmarshal does not copy")
-	}
-}
-
-// A rate of 0 must disable the reference's flow-rate limiter.
-func TestZeroRateIsUnlimited(t *testing.T) {
-	m := flow.New(0, 0)
-	start := time.Now()
-	for i := 0; i < 1000; i++ {
-		m.Limit(1034, 0, true)
-		m.Update(1 << 20)
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("1000 Limit calls with rate 0 took %s", d)
 	}
 }
 

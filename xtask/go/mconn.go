@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	flow "github.com/cometbft/cometbft/libs/flowrate"
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/p2p/conn"
 )
@@ -276,18 +275,24 @@ type statusEvent struct {
 	Channels    []channelStatusJSON `json:"channels"`
 }
 
-func newMonitorJSON(s flow.Status) monitorJSON {
-	return monitorJSON{s.Bytes, s.Samples, s.InstRate, s.CurRate, s.AvgRate, s.PeakRate,
-		s.Duration.Milliseconds(), s.Idle.Milliseconds()}
+// newMonitorJSON takes the fields of a reference flowrate.Status one by one:
+// v1.0 moved package flowrate under internal/, so the type cannot be named
+// here, but its fields are the same on every supported line.
+func newMonitorJSON(bytes, samples, inst, cur, avg, peak int64, dur, idle time.Duration) monitorJSON {
+	return monitorJSON{bytes, samples, inst, cur, avg, peak, dur.Milliseconds(), idle.Milliseconds()}
 }
 
 func newStatusEvent(s conn.ConnectionStatus) statusEvent {
 	ev := statusEvent{
-		Event:       "status",
-		DurationMs:  s.Duration.Milliseconds(),
-		SendMonitor: newMonitorJSON(s.SendMonitor),
-		RecvMonitor: newMonitorJSON(s.RecvMonitor),
-		Channels:    []channelStatusJSON{},
+		Event:      "status",
+		DurationMs: s.Duration.Milliseconds(),
+		SendMonitor: newMonitorJSON(s.SendMonitor.Bytes, s.SendMonitor.Samples, s.SendMonitor.InstRate,
+			s.SendMonitor.CurRate, s.SendMonitor.AvgRate, s.SendMonitor.PeakRate,
+			s.SendMonitor.Duration, s.SendMonitor.Idle),
+		RecvMonitor: newMonitorJSON(s.RecvMonitor.Bytes, s.RecvMonitor.Samples, s.RecvMonitor.InstRate,
+			s.RecvMonitor.CurRate, s.RecvMonitor.AvgRate, s.RecvMonitor.PeakRate,
+			s.RecvMonitor.Duration, s.RecvMonitor.Idle),
+		Channels: []channelStatusJSON{},
 	}
 	for _, ch := range s.Channels {
 		ev.Channels = append(ev.Channels, channelStatusJSON{int(ch.ID), ch.Priority,

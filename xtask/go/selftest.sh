@@ -5,6 +5,12 @@
 #
 #   xtask/go/selftest.sh            # normal build
 #   SHIM_RACE=1 xtask/go/selftest.sh  # build with the race detector (needs cgo)
+#   SHIM_BIN=path xtask/go/selftest.sh  # test that binary (e.g. one that
+#                                       # `cargo xtask conformance` built against
+#                                       # another CometBFT line); no build
+#
+# The versions the switch cases expect in NodeInfo are read from the binary
+# (`cometbft-shim version`), so the same checks hold for every line.
 #
 # The mconn keepalive cases use a 200ms ping interval and 100ms pong timeout
 # (1s/500ms with the race detector, which slows everything down so much that
@@ -15,7 +21,10 @@ export GOTOOLCHAIN=local
 
 BIN=bin/cometbft-shim
 PING=200ms PONG=100ms LINGER=1s
-if [ "${SHIM_RACE:-0}" = 1 ]; then
+if [ -n "${SHIM_BIN:-}" ]; then
+	BIN=$SHIM_BIN
+	build=(true)
+elif [ "${SHIM_RACE:-0}" = 1 ]; then
 	BIN=bin/cometbft-shim-race
 	build=(go build -race -o "$BIN" .)
 	PING=1s PONG=500ms LINGER=2s
@@ -27,6 +36,15 @@ if ! "${build[@]}"; then
 	echo "0 passed, 1 failed"
 	exit 1
 fi
+VERSION=$("$BIN" version) || {
+	echo "FAIL $BIN version"
+	echo "0 passed, 1 failed"
+	exit 1
+}
+# vfield KEY: a field of the version event.
+vfield() { echo "$VERSION" | sed -n "s/.*\"$1\":\"\{0,1\}\([^\",]*\).*/\1/p"; }
+CORE_SEMVER=$(vfield core_semver) P2P=$(vfield p2p) BLOCK=$(vfield block)
+echo "reference: $VERSION"
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -113,18 +131,35 @@ pair sc-mismatch "$SC --seed 5 --role drive --count 1 --max-size 1" "$SC --seed 
 result "secretconn: a wrong echo is reported with message index and offset" $?
 
 # --- mconn --------------------------------------------------------------
+# timing NAME CHECK "LISTENER ARGS" "DIALER ARGS": pair + CHECK (evaluated)
+# for a case with real-time bounds. The 100ms pong timeout is tight for the
+# reference itself: its receive routine cannot read a pong while the echo
+# reactor holds it back, so on a loaded machine two reference shims can time
+# each other out. A failed attempt is reported and run once more; a real
+# defect fails both.
+retried=0
+timing() {
+	local name=$1 check=$2
+	pair "$name" "$3" "$4"
+	eval "$check" && return 0
+	echo "RETRY $name (first attempt: listener exit $L_RC, dialer exit $D_RC; $(cat "$L" "$D" | grep '"event":"error"' | head -2 | tr '\n' ' '))"
+	retried=$((retried + 1))
+	pair "$name-2" "$3" "$4"
+	eval "$check"
+}
+
 MC="mconn --timeout 60s --channels 0x01:1,0x02:5,0x20:10 --ping-interval $PING --pong-timeout $PONG"
-pair mc-listen-echo "$MC --seed 1 --role echo" "$MC --seed 2 --role drive --count 300 --max-size 65536 --big-every 50 --linger $LINGER"
-ok_exchange "$D" 300 && has "$L" '"event":"status"' && has "$D" '"event":"status"'
+timing mc-listen-echo 'ok_exchange "$D" 300 && has "$L" "\"event\":\"status\"" && has "$D" "\"event\":\"status\""' \
+	"$MC --seed 1 --role echo" "$MC --seed 2 --role drive --count 300 --max-size 65536 --big-every 50 --linger $LINGER"
 result "mconn: 3 channels, big-every 50, ping $PING/$PONG, linger $LINGER (listener echo)" $?
 
-pair mc-listen-drive "$MC --seed 3 --role drive --count 300 --max-size 65536 --big-every 50 --linger $LINGER" "$MC --seed 4 --role echo"
-ok_exchange "$L" 300
+timing mc-listen-drive 'ok_exchange "$L" 300' \
+	"$MC --seed 3 --role drive --count 300 --max-size 65536 --big-every 50 --linger $LINGER" "$MC --seed 4 --role echo"
 result "mconn: same, listener drive, dialer echo" $?
 
-pair mc-small-packets "$MC --seed 5 --role echo --max-packet-payload 100 --flush-throttle 10ms --send-rate 2000000 --recv-rate 2000000" \
+timing mc-small-packets 'ok_exchange "$D" 100' \
+	"$MC --seed 5 --role echo --max-packet-payload 100 --flush-throttle 10ms --send-rate 2000000 --recv-rate 2000000" \
 	"$MC --seed 6 --role drive --count 100 --max-size 5000 --max-packet-payload 100 --flush-throttle 10ms --send-rate 2000000 --recv-rate 2000000"
-ok_exchange "$D" 100
 result "mconn: payload 100, flush 10ms, rate-limited 2 MB/s" $?
 
 pair mc-pong-timeout "mconn --timeout 20s --seed 1 --role echo --ping-interval 200ms --pong-timeout 100ms" "secretconn --timeout 20s --seed 2 --role sink"
@@ -139,9 +174,9 @@ result "mconn: message on an unknown channel fails both sides" $?
 SW="switch --timeout 60s --channels 0x01:1,0x02:5,0x20:10"
 pair sw-listen-echo "$SW --seed 1 --role echo" "$SW --seed 2 --role drive --count 200 --max-size 65536 --big-every 50 --linger 500ms"
 ok_exchange "$D" 200 &&
-	has "$L" '"event":"peer","remote_id":"[0-9a-f]*","outbound":false,"node_info":{"protocol_version":{"p2p":8,"block":11,"app":0}' &&
+	has "$L" '"event":"peer","remote_id":"[0-9a-f]*","outbound":false,"node_info":{"protocol_version":{"p2p":'"$P2P"',"block":'"$BLOCK"',"app":0}' &&
 	has "$D" '"event":"peer","remote_id":"3346db6d2d0c230ee3ce1faf824000112b8e692b","outbound":true' &&
-	has "$D" '"network":"test-chain","version":"0.38.26","channels":\[1,2,32\]'
+	has "$D" '"network":"test-chain","version":"'"$CORE_SEMVER"'","channels":\[1,2,32\]'
 result "switch: matching network, listener echo, dialer drive (200 msgs)" $?
 
 pair sw-listen-drive "$SW --seed 3 --role drive --count 200 --max-size 65536 --linger 500ms --moniker lst" "$SW --seed 4 --role echo --moniker dlr"
@@ -205,12 +240,86 @@ wait "$dpid" || D_RC=$?
 wait "$pid"
 L_RC=$?
 [ "$L_RC" = 0 ] && [ "$D_RC" = 0 ] &&
-	has "$L" '"error":"incompatible: peer is on a different Block version. Got 10, expected 11","kind":"incompatible"' &&
+	has "$L" '"error":"incompatible: peer is on a different Block version. Got 10, expected '"$BLOCK"'","kind":"incompatible"' &&
 	has "$L" '"error":"incompatible: peer has no common channels. Our channels: 01 ; Peer channels: 02","kind":"incompatible"' &&
 	has "$L" '"error":"invalid NodeInfo: info.Moniker must be valid non-empty ASCII text without tabs, but got ","kind":"invalid"' &&
 	has "$L" '"error":"duplicate ID<04dca987d187f625139dd9a381ed47d4e901c716>","kind":"duplicate"' &&
 	has "$L" '"event":"done","messages":5,'
 result "switch: listener reports block-version, channels, invalid NodeInfo and duplicate-ID rejections" $?
+
+# --- pex ----------------------------------------------------------------
+# The reference book and PEX reactor against themselves.
+L=$WORK/pex-book.write D=$WORK/pex-book.read
+"$BIN" pex --role book-write --file "$WORK/addrbook.json" --count 40 --good 12 --log-level error >"$L" 2>"$L.log"
+L_RC=$?
+"$BIN" pex --role book-read --file "$WORK/addrbook.json" --log-level error >"$D" 2>"$D.log"
+D_RC=$?
+[ "$L_RC" = 0 ] && [ "$D_RC" = 0 ] &&
+	has "$L" '"event":"book","key":"[0-9a-f]*","size":40,' && has "$D" '"event":"book","key":"[0-9a-f]*","size":40,' &&
+	[ "$(grep -o '"old":true' "$D" | wc -l)" = 12 ] && [ "$(grep -o '"good":true' "$D" | wc -l)" = 12 ]
+result "pex: a saved book (40 addresses, 12 good) loads back with its old/new state" $?
+
+# A request flood: two free requests, then one per ensure-peers period / 3.
+L=$WORK/pex-flood.node D=$WORK/pex-flood.flooder
+: >"$L"
+"$BIN" pex --role node --seed 1 --file "$WORK/flood-book.json" --run-for 8s --log-level error >"$L" 2>"$L.log" &
+pid=$!
+for _ in $(seq 200); do has "$L" '"event":"ready"' && break; sleep 0.05; done
+"$BIN" pex --role flood --seed 2 --requests 10 --interval 300ms --dial "$(str "$L" node_id)@$(str "$L" addr)" --log-level error >"$D" 2>"$D.log"
+D_RC=$?
+wait "$pid"
+L_RC=$?
+[ "$L_RC" = 0 ] && [ "$D_RC" = 0 ] && has "$D" '"event":"done","requests":[34],"answers":2,"removed":true'
+result "pex: a peer flooding PexRequests gets 2 answers, then is disconnected" $?
+
+# Discovery through a seed: two nodes knowing only the seed find each other.
+#
+# Except on v0.40.0, where the reference gets in its own way: its ensurePeers, run at once
+# whenever a peer goes away (here the seed, which hangs up after answering), asks a random
+# peer for addresses without the "a period has elapsed" guard v0.38 and v1.0 have. The second
+# node may just have asked the first on connecting, and then this second request comes too
+# soon: the first node disconnects and bans it ("sent next PEX request too soon"), and they
+# never meet. Whether it happens is a race (about half the runs). There the check passes when
+# the nodes discover each other or when that ban explains why not; anything else fails. (Our
+# nodes meet the reference on every line in pex/go-seed-rust-nodes-discover and
+# pex/rust-seed-go-nodes-discover.)
+L=$WORK/pex-seed.seed D=$WORK/pex-seed.nodes
+: >"$L"
+: >"$D"
+: >"$D.log"
+"$BIN" pex --role node --seed 3 --seed-mode --file "$WORK/seed-book.json" --run-for 14s --log-level error >"$L" 2>"$L.log" &
+pid=$!
+for _ in $(seq 200); do has "$L" '"event":"ready"' && break; sleep 0.05; done
+SEEDS="$(str "$L" node_id)@$(str "$L" addr)"
+# The second node starts once the seed knows the first: started together, both could ask the
+# seed before it knew the other, and the answer would be empty.
+"$BIN" pex --role node --seed 4 --seeds "$SEEDS" --ensure-peers-period 1s --file "$WORK/n4.json" --run-for 9s --log-level error >"$D.4" 2>"$D.4.log" &
+p4=$!
+for _ in $(seq 200); do has "$D.4" '"event":"ready"' && break; sleep 0.05; done
+for _ in $(seq 100); do has "$L" "$(str "$D.4" node_id)" && break; sleep 0.05; done
+"$BIN" pex --role node --seed 5 --seeds "$SEEDS" --ensure-peers-period 1s --file "$WORK/n5.json" --run-for 7s --log-level error >"$D.5" 2>>"$D.log"
+D_RC=$?
+wait "$p4" || D_RC=$?
+wait "$pid"
+L_RC=$?
+cat "$D.4" "$D.5" >"$D"
+cat "$D.4.log" >>"$D.log"
+met() {
+	tail -n1 "$D.4" | grep -q "\"id\":\"$(str "$D.5" node_id)\"" &&
+		tail -n1 "$D.5" | grep -q "\"id\":\"$(str "$D.4" node_id)\""
+}
+case "$VERSION" in
+*'"module":"v0.40.'*)
+	[ "$L_RC" = 0 ] && [ "$D_RC" = 0 ] && {
+		met || grep -q "peer ($(str "$D.5" node_id)) sent next PEX request too soon" "$D.4.log"
+	}
+	result "pex: two nodes knowing only a seed discover each other, unless v0.40.0's too-soon PEX request bans one (reference bug; see selftest.sh)" $?
+	;;
+*)
+	[ "$L_RC" = 0 ] && [ "$D_RC" = 0 ] && met
+	result "pex: two nodes knowing only a seed discover each other" $?
+	;;
+esac
 
 # --- benches ------------------------------------------------------------
 L=$WORK/bench.out D=$WORK/bench.out L_RC=- D_RC=-
@@ -232,5 +341,6 @@ result "bench-mconn: 1024-byte messages" $?
 bench bench-mconn --msg-size 65536 --messages 1000
 result "bench-mconn: 65536-byte messages" $?
 
+[ "$retried" = 0 ] || echo "!!! $retried timing case(s) needed a second attempt"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

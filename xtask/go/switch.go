@@ -25,7 +25,7 @@ func runSwitch(args []string) error {
 	m := addMConnFlags(fs)
 	network := fs.String("network", "test-chain", "NodeInfo network (chain ID)")
 	moniker := fs.String("moniker", "cometbft-shim", "NodeInfo moniker")
-	softVersion := fs.String("version", version.TMCoreSemVer, "NodeInfo software version")
+	softVersion := fs.String("version", coreSemVer, "NodeInfo software version")
 	p2pVersion := fs.Uint64("p2p-version", version.P2PProtocol, "NodeInfo protocol_version.p2p")
 	blockVersion := fs.Uint64("block-version", version.BlockProtocol, "NodeInfo protocol_version.block")
 	appVersion := fs.Uint64("app-version", 0, "NodeInfo protocol_version.app")
@@ -33,6 +33,7 @@ func runSwitch(args []string) error {
 	rpcAddress := fs.String("rpc-address", "", "NodeInfo other.rpc_address")
 	externalAddr := fs.String("external-address", "", "NodeInfo listen_addr (default: tcp://<listen address>, or tcp://0.0.0.0:26656 when dialing)")
 	exitAfterPeer := fs.Bool("exit-after-peer", false, "exit 0 right after the first peer is added or rejected")
+	persistent := fs.Bool("persistent", false, "with --dial: the dialed peer is a persistent peer (the reference redials it when it fails); its removal is reported and the shim waits for the next connection")
 	if err := parseFlags(fs, c, args); err != nil {
 		return err
 	}
@@ -128,6 +129,11 @@ func runSwitch(args []string) error {
 		return err
 	}
 	emit(ready)
+	if dialAddr != nil && *persistent {
+		if err := sw.AddPersistentPeers([]string{dialAddr.String()}); err != nil {
+			return err
+		}
+	}
 	if dialAddr != nil {
 		go func() {
 			if err := sw.DialPeerWithAddress(dialAddr); err != nil {
@@ -182,6 +188,13 @@ func runSwitch(args []string) error {
 				if ev.peer != first {
 					continue
 				}
+				if *persistent {
+					// The reference's reconnect routine redials; the next added
+					// peer takes the first one's place.
+					emit(removedEvent{"removed", string(first.ID()), fmt.Sprint(ev.reason)})
+					first = nil
+					continue
+				}
 				emit(newStatusEvent(first.Status()))
 				reason := asError(ev.reason)
 				if ev.reason == nil {
@@ -214,6 +227,13 @@ func runSwitch(args []string) error {
 			return err
 		}
 	}
+}
+
+// removedEvent reports a persistent peer's removal (mode switch, --persistent).
+type removedEvent struct {
+	Event    string `json:"event"` // "removed"
+	RemoteID string `json:"remote_id"`
+	Reason   string `json:"reason"`
 }
 
 // reservePort resolves hostPort (port 0 = any free port) to a concrete
@@ -428,8 +448,9 @@ func (r *echoReactor) GetChannels() []*conn.ChannelDescriptor { return r.descs }
 func (r *echoReactor) AddPeer(p p2p.Peer)                     { r.events <- peerAdded{p} }
 func (r *echoReactor) RemovePeer(p p2p.Peer, reason any)      { r.events <- peerRemoved{p, reason} }
 
-// Receive runs synchronously on the peer's MConnection receive routine.
-func (r *echoReactor) Receive(e p2p.Envelope) { r.receive(e) }
+// The reactor's receive method (Receive or ReceiveEnvelope, depending on the
+// line) is in the compat_*.go files; it runs synchronously on the peer's
+// MConnection receive routine and calls r.receive.
 
 // startEcho makes Receive echo messages. As in mode mconn, the blocking Send
 // is not called on the receive routine but from a goroutine fed through a
@@ -441,7 +462,7 @@ func (r *echoReactor) startEcho(errc chan<- error) {
 	}
 	go func() {
 		for it := range queue {
-			if !it.peer.Send(p2p.Envelope{ChannelID: it.ch, Message: &rawMessage{it.data}}) {
+			if !sendEnvelope(it.peer, p2p.Envelope{ChannelID: it.ch, Message: &rawMessage{it.data}}) {
 				if !it.peer.IsRunning() {
 					continue // the peer is gone; RemovePeer reports why
 				}
@@ -483,7 +504,7 @@ func startDrive(p p2p.Peer, tr *tracker, seed int64, m *mconnFlags, errc chan<- 
 	go func() {
 		for _, msg := range plan {
 			tr.expect(msg)
-			if !p.Send(p2p.Envelope{ChannelID: msg.Channel, Message: &rawMessage{payload(seed, msg)}}) {
+			if !sendEnvelope(p, p2p.Envelope{ChannelID: msg.Channel, Message: &rawMessage{payload(seed, msg)}}) {
 				errc <- fmt.Errorf("Send of message %d on channel %#x failed (queue full for 10s or peer stopped)",
 					msg.Index, msg.Channel)
 				return

@@ -1,5 +1,6 @@
 //! What the secret-connection targets share: a dishonest peer's frames, the wire they make,
-//! and the model of what a receiver must make of that wire.
+//! and the model of what a receiver must make of that wire; and, in [`scripted`], the
+//! scripted transport and the drivers that run the IO adapters over it.
 //!
 //! The model works on whole frames and knows how each one was made, so it needs no
 //! cryptography: a 1044-byte window opens if and only if it is a frame we sealed, at its own
@@ -8,13 +9,16 @@
 
 #![allow(dead_code)] // Each target uses part of it.
 
+pub mod scripted;
+
 use std::collections::HashMap;
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
-use p2p_secretconn::fuzzing::{self, Outcome, Stop};
+use p2p_secretconn::fuzzing;
 use p2p_secretconn::{
     Backend, DATA_MAX_SIZE, Error, FRAME_PLAINTEXT_LEN, SEALED_FRAME_LEN, Sealer,
 };
+use scripted::{Outcome, Stop};
 
 /// One thing a peer puts on the wire after the ephemeral keys.
 #[derive(Arbitrary, Debug)]

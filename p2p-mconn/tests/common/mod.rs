@@ -14,7 +14,8 @@ pub fn unlimited() -> MConnConfig {
     c
 }
 
-/// Two connected MConnections over an in-memory pipe.
+/// Two connected MConnections over an in-memory pipe, with their receivers in registration
+/// order.
 pub fn pair(
     channels: &[ChannelDescriptor],
     a: MConnConfig,
@@ -28,7 +29,7 @@ pub fn pair(
     let (x, y) = tokio::io::duplex(256 * 1024);
     let (ca, ra) = MConnection::spawn_stream(x, channels, a).unwrap();
     let (cb, rb) = MConnection::spawn_stream(y, channels, b).unwrap();
-    (ca, ra, cb, rb)
+    (ca, ra.into_iter().collect(), cb, rb.into_iter().collect())
 }
 
 /// An MConnection facing a raw peer that the test drives packet by packet.
@@ -38,7 +39,7 @@ pub fn with_raw_peer(
 ) -> (MConnection, Vec<ChannelReceiver>, RawPeer) {
     let (x, y) = tokio::io::duplex(256 * 1024);
     let (c, r) = MConnection::spawn_stream(x, channels, config).unwrap();
-    (c, r, RawPeer::new(y))
+    (c, r.into_iter().collect(), RawPeer::new(y))
 }
 
 /// The far end of a connection, speaking packets by hand.

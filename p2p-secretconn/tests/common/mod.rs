@@ -205,3 +205,20 @@ pub async fn evil_until_auth<T: AsyncRead + AsyncWrite + Unpin>(
     assert_eq!(data.len(), 103, "an honest auth message is 103 bytes");
     session
 }
+
+/// [`evil_until_auth`] over blocking IO.
+pub fn evil_until_auth_blocking<T: std::io::Read + std::io::Write>(
+    io: &mut T,
+    peer: &EvilPeer,
+) -> EvilSession {
+    io.write_all(&peer.eph_msg()).unwrap();
+    let mut m = [0u8; 35];
+    io.read_exact(&mut m).unwrap();
+    assert_eq!(&m[..3], &[0x22, 0x0a, 0x20]);
+    let mut session = peer.derive(m[3..].try_into().unwrap());
+    let mut frame = [0u8; 1044];
+    io.read_exact(&mut frame).unwrap();
+    let data = session.open(&frame);
+    assert_eq!(data.len(), 103, "an honest auth message is 103 bytes");
+    session
+}

@@ -109,3 +109,17 @@ pub async fn raw_peer(to: SocketAddr, key: &NodeKey, wire: &[u8]) -> SecretStrea
     s.flush().await.unwrap();
     s
 }
+
+/// Raises the soft limit on open file descriptors to the hard limit and returns how many
+/// `per_unit`-descriptor units fit under it (at most `wanted`), keeping `reserve` descriptors
+/// for the test binary and the runtime. Prints the count when it had to scale down.
+pub fn scale_to_fd_limit(wanted: usize, per_unit: usize, reserve: usize) -> usize {
+    let limit = rlimit::increase_nofile_limit(u64::MAX)
+        .map(|l| usize::try_from(l).unwrap_or(usize::MAX))
+        .unwrap_or(1024);
+    let fits = limit.saturating_sub(reserve) / per_unit.max(1);
+    if fits < wanted {
+        println!("file-descriptor limit {limit}: {fits} of {wanted} wanted");
+    }
+    fits.min(wanted)
+}

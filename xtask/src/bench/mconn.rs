@@ -16,7 +16,14 @@
 //!   against `latency_p50_idle`. Probes are spaced 12 to 16 ms apart with a 10 ms flush throttle
 //!   (the reference's v1 value), so that the idle figure is the path's latency and not the
 //!   throttle's (with probes closer than the throttle, an idle link holds each one back until
-//!   the throttle allows a flush, in the reference too).
+//!   the throttle allows a flush, in the reference too). Reference `go-cometbft` for
+//!   `latency_p99_loaded`: the shim's `bench-mconn-latency`, two reference MConnections under
+//!   the same load (Go's sockets, the kernel's defaults).
+//! - `throughput_64k_wan`, `latency_p99_loaded_wan`, `latency_p50_loaded_wan`: the same over an
+//!   emulated long link (`netem`: two network namespaces joined by a veth, 100 Mbit/s each way
+//!   and, where the kernel has the netem qdisc, 25 ms each way), against plain SecretStreams
+//!   on the same link and the idle latency on it. Run only as root with `ip` and `tc`; printed
+//!   as skipped otherwise.
 //! - `idle_conn_bytes`: heap bytes held by one established, idle connection (SecretConnection
 //!   plus MConnection with the channels of a v0.38 full node, `reference::full_node()`, both
 //!   tasks spawned and parked), counted by the allocator over many connections. Reference
@@ -30,23 +37,27 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, ensure};
 use bytes::Bytes;
-use p2p_mconn::{ChannelDescriptor, ChannelReceiver, MConnConfig, MConnection, WRITE_BUFFER_SIZE};
+use p2p_mconn::{ChannelDescriptor, ChannelReceiver, MConnConfig, MConnection};
 use p2p_secretconn::SecretStream;
+use p2p_transport::SocketTuning;
+use p2p_transport::socket::{self, LinkEstimate};
 use p2p_types::NodeKey;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use super::{Report, Scale, best, current_thread, mib_per_s, tcp_pair};
+use super::{Report, Scale, best, current_thread, mib_per_s, netem, tcp_pair};
 use crate::shim::{self, GoStatus};
 
 /// Counts every allocation of this process (a few relaxed atomic additions per allocation), so
 /// that `idle_conn_bytes` can be measured exactly.
 #[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+pub(super) static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 const SUITE: &str = "mconn";
 const READ_CHUNK: usize = 64 * 1024;
+/// Write size of the plain SecretStream reference (the reference's own write buffer).
+const PLAIN_WRITE: usize = 64 * 1024;
 const BULK: u8 = 0x01;
 const PROBE: u8 = 0x20;
 const PROBE_LEN: usize = 100;
@@ -74,8 +85,8 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
         let mut ours = Vec::new();
         let mut plain = Vec::new();
         for _ in 0..scale.reps() {
-            ours.push(mconn_throughput(size, count)?);
-            plain.push(secretconn_throughput(WRITE_BUFFER_SIZE, total)?);
+            ours.push(mconn_throughput(tcp_pair(true)?, size, count)?);
+            plain.push(secretconn_throughput(tcp_pair(true)?, PLAIN_WRITE, total)?);
         }
         let (ours, plain) = (best(ours), best(plain));
         report.line(SUITE, name, ours, "MiB/s", "secretconn", plain);
@@ -91,14 +102,22 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
     let probes = if scale.quick { 40 } else { 150 };
     let mut idle = Vec::new();
     let mut loaded = Vec::new();
+    // The same load on the kernel's default sockets: what the socket sizing buys.
+    let mut kernel = Vec::new();
     for _ in 0..scale.reps() {
-        idle.push(latency(probes, false)?);
-        loaded.push(latency(probes, true)?);
+        idle.push(latency(tcp_pair(true)?, probes, false, TRANSPORT)?);
+        loaded.push(latency(tcp_pair(true)?, probes, true, TRANSPORT)?);
+        kernel.push(latency(tcp_pair(true)?, probes, true, Sockets::Kernel)?);
     }
     // The least disturbed run: the lowest percentiles.
     let low = |xs: &[Percentiles], f: fn(&Percentiles) -> f64| {
         xs.iter().map(f).fold(f64::INFINITY, f64::min)
     };
+    eprintln!(
+        "bench: mconn/latency_loaded on the kernel's default sockets: p99 {:.0} us, p50 {:.0} us",
+        low(&kernel, |p| p.p99),
+        low(&kernel, |p| p.p50)
+    );
     if let Some(l) = loaded.iter().min_by(|a, b| a.p99.total_cmp(&b.p99)) {
         eprintln!(
             "bench: mconn/latency_loaded: bulk at {:.0} MiB/s, a probe waited behind a median \
@@ -115,6 +134,27 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
         "latency_p99_idle",
         low(&idle, |p| p.p99),
     );
+    match &go {
+        Some(bin) => {
+            let g = (0..scale.reps())
+                .map(|_| go_latency(bin, probes, true))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            report.line(
+                SUITE,
+                "latency_p99_loaded",
+                low(&loaded, |p| p.p99),
+                "us",
+                "go-cometbft",
+                g.into_iter().fold(f64::INFINITY, f64::min),
+            );
+        }
+        None => report.missing(
+            SUITE,
+            "latency_p99_loaded",
+            "go-cometbft",
+            "Go reference unavailable",
+        ),
+    }
     report.line(
         SUITE,
         "latency_p50_loaded",
@@ -124,6 +164,11 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
         low(&idle, |p| p.p50),
     );
 
+    match netem::Link::new() {
+        Ok(link) => wan(report, scale, &link)?,
+        Err(e) => eprintln!("bench: mconn/*_wan: skipped (no emulated long link): {e:#}"),
+    }
+
     let conns = if scale.quick { 20 } else { 100 };
     let (total, secret) = idle_conn_bytes(conns)?;
     eprintln!(
@@ -132,6 +177,60 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
         total - secret
     );
     report.line(SUITE, "idle_conn_bytes", total, "bytes", "none", total);
+    Ok(())
+}
+
+/// The long-link figures, over `link` (see [`netem`]): bulk throughput against plain
+/// SecretStreams on the same link, and the high-priority latency loaded against idle.
+fn wan(report: &mut Report, scale: Scale, link: &netem::Link) -> anyhow::Result<()> {
+    eprintln!("bench: mconn/*_wan: the link: {}", link.describe());
+    let total = scale.bytes(48 << 20);
+    let size = 64 << 10;
+    let reps = scale.reps().min(3);
+    let (mut ours, mut plain) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        ours.push(mconn_throughput(link.tcp_pair()?, size, total / size)?);
+        plain.push(secretconn_throughput(link.tcp_pair()?, PLAIN_WRITE, total)?);
+    }
+    report.line(
+        SUITE,
+        "throughput_64k_wan",
+        best(ours),
+        "MiB/s",
+        "secretconn",
+        best(plain),
+    );
+    let probes = if scale.quick { 40 } else { 150 };
+    let (mut idle, mut loaded, mut kernel) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..reps {
+        idle.push(latency(link.tcp_pair()?, probes, false, TRANSPORT)?);
+        loaded.push(latency(link.tcp_pair()?, probes, true, TRANSPORT)?);
+        kernel.push(latency(link.tcp_pair()?, probes, true, Sockets::Kernel)?);
+    }
+    let low = |xs: &[Percentiles], f: fn(&Percentiles) -> f64| {
+        xs.iter().map(f).fold(f64::INFINITY, f64::min)
+    };
+    eprintln!(
+        "bench: mconn/latency_loaded_wan on the kernel's default sockets: p99 {:.0} us, p50 {:.0} us",
+        low(&kernel, |p| p.p99),
+        low(&kernel, |p| p.p50)
+    );
+    report.line(
+        SUITE,
+        "latency_p99_loaded_wan",
+        low(&loaded, |p| p.p99),
+        "us",
+        "latency_p99_idle_wan",
+        low(&idle, |p| p.p99),
+    );
+    report.line(
+        SUITE,
+        "latency_p50_loaded_wan",
+        low(&loaded, |p| p.p50),
+        "us",
+        "latency_p50_idle_wan",
+        low(&idle, |p| p.p50),
+    );
     Ok(())
 }
 
@@ -154,27 +253,75 @@ fn spawn_mconn(
     config: MConnConfig,
 ) -> anyhow::Result<(MConnection, Vec<ChannelReceiver>)> {
     let (r, w) = s.split_with(TcpStream::into_split);
-    Ok(MConnection::spawn(r, w, channels, config)?)
+    let (conn, rxs) = MConnection::spawn(r, w, channels, config)?;
+    Ok((conn, rxs.into_iter().collect()))
+}
+
+/// How the bench's sockets are set up.
+#[derive(Clone, Copy, Debug)]
+enum Sockets {
+    /// As `TcpTransport` sets them up by default, for an MConnection with `rates` (send and
+    /// receive, bytes per second, 0 = unlimited).
+    Transport { rates: u64 },
+    /// The kernel's defaults.
+    Kernel,
+}
+
+impl Sockets {
+    /// The transport's default `SocketTuning::Auto` (the handshake's duration as the RTT, as
+    /// `TcpTransport` measures it on an accepted connection).
+    fn apply(self, tcp: &TcpStream, handshake: Duration) -> anyhow::Result<()> {
+        if let Self::Transport { rates } = self {
+            let link = LinkEstimate {
+                rtt: handshake,
+                send_rate: rates,
+                recv_rate: rates,
+                max_recv_buffer: socket::max_recv_buffer(),
+            };
+            let sizes = SocketTuning::default().sizes(&link);
+            socket::apply(tcp, &sizes)?;
+        }
+        Ok(())
+    }
+}
+
+/// The transport's default sockets for the bench's unlimited rates.
+const TRANSPORT: Sockets = Sockets::Transport { rates: 0 };
+
+/// A secret handshake, then the socket set up as `sockets` says.
+async fn handshake(
+    tcp: StdStream,
+    seed: u8,
+    sockets: Sockets,
+) -> anyhow::Result<SecretStream<TcpStream>> {
+    let started = tokio::time::Instant::now();
+    let s = SecretStream::handshake(TcpStream::from_std(tcp)?, &key(seed)).await?;
+    sockets.apply(s.get_ref(), started.elapsed())?;
+    Ok(s)
 }
 
 /// Runs `send` and `recv` on two threads, each as a task in its own current-thread runtime with
-/// the SecretConnection to the other already established; returns the time from the start
-/// signal until `recv` finished.
-fn two_sides<S, SF, R, RF>(send: S, recv: R) -> anyhow::Result<Duration>
+/// the SecretConnection to the other already established over `pair`, set up as `sockets`
+/// says; returns the time from the start signal until `recv` finished.
+fn two_sides<S, SF, R, RF>(
+    (a, b): (StdStream, StdStream),
+    sockets: Sockets,
+    send: S,
+    recv: R,
+) -> anyhow::Result<Duration>
 where
     S: FnOnce(Secret, Arc<Barrier>) -> SF + Send + 'static,
     SF: Future<Output = anyhow::Result<()>> + Send + 'static,
     R: FnOnce(Secret, Arc<Barrier>) -> RF + Send + 'static,
     RF: Future<Output = anyhow::Result<Instant>> + Send + 'static,
 {
-    let (a, b) = tcp_pair(true)?;
     // Handshake first (both sides need each other), then the start signal.
     let hs = Arc::new(Barrier::new(2));
     let go = Arc::new(Barrier::new(3));
     let (h1, h2, g1, g2) = (hs.clone(), hs, go.clone(), go.clone());
     let s = std::thread::spawn(move || {
         current_thread()?.block_on(async move {
-            let s = SecretStream::handshake(TcpStream::from_std(a)?, &key(1)).await?;
+            let s = handshake(a, 1, sockets).await?;
             h1.wait();
             // A task like any other: the future given to `block_on` is polled only between
             // batches of the runtime's tasks, which would delay it as no application's reactor
@@ -184,7 +331,7 @@ where
     });
     let r = std::thread::spawn(move || {
         current_thread()?.block_on(async move {
-            let s = SecretStream::handshake(TcpStream::from_std(b)?, &key(2)).await?;
+            let s = handshake(b, 2, sockets).await?;
             h2.wait();
             tokio::spawn(recv(s, g2)).await?
         })
@@ -203,8 +350,14 @@ fn throughput_channel(size: usize) -> [ChannelDescriptor; 1] {
 }
 
 /// `count` messages of `size` bytes through two MConnections.
-fn mconn_throughput(size: usize, count: usize) -> anyhow::Result<f64> {
+fn mconn_throughput(
+    pair: (StdStream, StdStream),
+    size: usize,
+    count: usize,
+) -> anyhow::Result<f64> {
     let d = two_sides(
+        pair,
+        TRANSPORT,
         move |s, go| async move {
             let (conn, _rx) = spawn_mconn(s, &throughput_channel(size), unlimited())?;
             let msg = Bytes::from(vec![0x5a; size]);
@@ -232,9 +385,16 @@ fn mconn_throughput(size: usize, count: usize) -> anyhow::Result<f64> {
     Ok(mib_per_s(size * count, d))
 }
 
-/// `total` bytes through plain SecretStreams, in writes of `write` bytes, 64 KiB reads.
-fn secretconn_throughput(write: usize, total: usize) -> anyhow::Result<f64> {
+/// `total` bytes through plain SecretStreams on the kernel's default sockets, in writes of
+/// `write` bytes, 64 KiB reads.
+fn secretconn_throughput(
+    pair: (StdStream, StdStream),
+    write: usize,
+    total: usize,
+) -> anyhow::Result<f64> {
     let d = two_sides(
+        pair,
+        Sockets::Kernel,
         move |mut s, go| async move {
             let chunk = vec![0x5a; write];
             go.wait();
@@ -282,6 +442,28 @@ fn go_throughput(bin: &std::path::Path, size: usize, count: usize) -> anyhow::Re
     anyhow::bail!("the Go bench printed no result: {text}")
 }
 
+/// The shim's `bench-mconn-latency`: the p99 latency (µs) of the same probes between two
+/// reference MConnections, `loaded` with the same bulk.
+fn go_latency(bin: &std::path::Path, probes: usize, loaded: bool) -> anyhow::Result<f64> {
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(["bench-mconn-latency", "--probes", &probes.to_string()]);
+    if loaded {
+        cmd.arg("--loaded");
+    }
+    let out = cmd.output().context("running the Go shim")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success(), "Go latency bench failed: {text}");
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        if v["event"] == "bench" {
+            return v["p99_us"]
+                .as_f64()
+                .ok_or_else(|| anyhow!("no p99_us in {v}"));
+        }
+    }
+    anyhow::bail!("the Go latency bench printed no result: {text}")
+}
+
 /// Latency percentiles in µs, and what the bulk channel did meanwhile.
 #[derive(Clone, Copy, Debug)]
 struct Percentiles {
@@ -297,7 +479,12 @@ struct Percentiles {
 /// Sends `probes` 100-byte messages on the priority-10 channel, 12 to 16 ms apart, each
 /// carrying its send time; with `loaded`, the priority-1 channel is kept full of 64 KiB
 /// messages meanwhile (and drained by the receiver as fast as it can).
-fn latency(probes: usize, loaded: bool) -> anyhow::Result<Percentiles> {
+fn latency(
+    pair: (StdStream, StdStream),
+    probes: usize,
+    loaded: bool,
+    sockets: Sockets,
+) -> anyhow::Result<Percentiles> {
     let channels = [
         ChannelDescriptor::new(BULK, 1)
             .send_queue_capacity(10)
@@ -321,6 +508,8 @@ fn latency(probes: usize, loaded: bool) -> anyhow::Result<Percentiles> {
     );
     let started = Instant::now();
     two_sides(
+        pair,
+        sockets,
         move |s, go| async move {
             let (conn, _rx) = spawn_mconn(s, &c1, k1)?;
             let stop = Arc::new(AtomicBool::new(false));

@@ -4,7 +4,9 @@
 //! `--quick`), measured in the same way.
 
 mod mconn;
+mod netem;
 mod secretconn;
+mod switch;
 mod transport;
 
 use std::process::ExitCode;
@@ -142,7 +144,7 @@ pub fn mib_per_s(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64() / (1024.0 * 1024.0)
 }
 
-const SUITES: &[&str] = &["secretconn", "mconn", "transport"];
+const SUITES: &[&str] = &["secretconn", "mconn", "transport", "switch"];
 
 pub fn main(args: &[String]) -> anyhow::Result<ExitCode> {
     let mut json = false;
@@ -166,6 +168,7 @@ pub fn main(args: &[String]) -> anyhow::Result<ExitCode> {
             "secretconn" => secretconn::run(&mut report, scale)?,
             "mconn" => mconn::run(&mut report, scale)?,
             "transport" => transport::run(&mut report, scale)?,
+            "switch" => switch::run(&mut report, scale)?,
             _ => unreachable!("suite names are checked above"),
         }
     }

@@ -1,16 +1,20 @@
 //! Suite `secretconn`: one-direction throughput over loopback TCP and sequential handshakes.
 //!
 //! Figures and their references (all measured in this run):
-//! - `throughput` (RustCrypto backend) and `throughput_fast` (ring backend): MiB/s of payload
-//!   from one `SecretStream` to another over loopback TCP, sender and receiver each on its own
-//!   thread, large writes. References: `aead_bound` (the slower of sealing alone and opening
+//! - `throughput` (the default build's backend, ring) and `throughput_rustcrypto` (the
+//!   pure-Rust backend, what `default-features = false` builds use): MiB/s of payload from one
+//!   `SecretStream` to another over loopback TCP, sender and receiver each on its own thread,
+//!   large writes. References: `aead_bound` (the slower of sealing alone and opening
 //!   alone of 1028-byte frames in memory on one core, raw backend calls), `tendermint-p2p`
 //!   (its SecretConnection over `BufReader`/`BufWriter`, its best case), `loopback_tcp` (plain
 //!   TCP, same harness), `go-cometbft` (the reference's SecretConnection, Go to Go).
 //! - `handshake`: sequential handshakes per second over already-connected loopback TCP pairs,
 //!   one thread per side (connecting, and registering a socket with the tokio reactor, happen
-//!   before the clock starts, as they do in the Go reference's bench). References: `crypto_bound` (one side's X25519 keygen + DH + ed25519
-//!   sign + verify + HKDF on one core), `tendermint-p2p` (same harness), `go-cometbft`.
+//!   before the clock starts, as they do in the Go reference's bench), default `Config`.
+//!   References: `crypto_bound` (one side's X25519 keygen + DH + ed25519 sign + verify + HKDF
+//!   on one core), `tendermint-p2p` (same harness), `go-cometbft`.
+//! - `handshake_spare`: the same with `KeySource::os_with_spare()` on each side (the next
+//!   ephemeral key is made while waiting for the peer's signature). Reference: `crypto_bound`.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::net::TcpStream as StdStream;
@@ -19,7 +23,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use p2p_secretconn::{Backend, Config, SecretStream};
+use p2p_secretconn::{Backend, Config, KeySource, SecretStream};
 use p2p_types::NodeKey;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -68,11 +72,16 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
         None => None,
     };
 
+    // `throughput` is what a user of the default features gets; the other backend is its own
+    // line (it is the default of a pure-Rust build).
     let backends: &[(&'static str, Backend, usize)] = &[
-        ("throughput", Backend::RustCrypto, 256 << 20),
-        ("throughput_fast", Backend::Ring, 1 << 30),
+        ("throughput", Backend::default(), 1 << 30),
+        ("throughput_rustcrypto", Backend::RustCrypto, 256 << 20),
     ];
     for &(name, backend, bytes) in backends {
+        if name != "throughput" && backend == Backend::default() {
+            continue; // a build without ring: the first line already is this backend
+        }
         let bound = best(
             (0..scale.reps())
                 .map(|_| aead_bound(backend, scale.bytes(256 << 20)))
@@ -96,7 +105,12 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
     let crypto = best((0..scale.reps()).map(|_| crypto_bound(n)).collect());
     let ours = best(
         (0..scale.reps())
-            .map(|_| our_handshakes(n))
+            .map(|_| our_handshakes(n, false))
+            .collect::<anyhow::Result<_>>()?,
+    );
+    let ours_spare = best(
+        (0..scale.reps())
+            .map(|_| our_handshakes(n, true))
             .collect::<anyhow::Result<_>>()?,
     );
     let tm_hs = best(
@@ -106,6 +120,14 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
     );
     report.line(SUITE, "handshake", ours, "per_s", "crypto_bound", crypto);
     report.line(SUITE, "handshake", ours, "per_s", "tendermint-p2p", tm_hs);
+    report.line(
+        SUITE,
+        "handshake_spare",
+        ours_spare,
+        "per_s",
+        "crypto_bound",
+        crypto,
+    );
     match &go {
         Some(bin) => {
             let g = best(
@@ -581,10 +603,12 @@ where
     Ok(n as f64 / total.as_secs_f64())
 }
 
-fn our_handshakes(n: usize) -> anyhow::Result<f64> {
+/// Our handshakes with the default `Config`, or (`spare`) with a key source per side that makes
+/// the next ephemeral key while a handshake waits for the peer's signature.
+fn our_handshakes(n: usize, spare: bool) -> anyhow::Result<f64> {
     sequential_handshakes(
         n,
-        |socks, seed| {
+        move |socks, seed| {
             // Connected sockets as tokio hands them out (`TcpStream::connect`, `accept`):
             // registered with the runtime's reactor.
             let rt = current_thread()?;
@@ -597,13 +621,17 @@ fn our_handshakes(n: usize) -> anyhow::Result<f64> {
                     })
                     .collect::<std::io::Result<Vec<_>>>()
             })?;
-            Ok((rt, socks, NodeKey::from_seed([seed; 32])))
+            let mut config = Config::default();
+            if spare {
+                config.key_source(KeySource::os_with_spare());
+            }
+            Ok((rt, socks, NodeKey::from_seed([seed; 32]), config))
         },
-        |(rt, socks, key)| {
+        |(rt, socks, key, config)| {
             rt.block_on(async move {
                 let mut open = Vec::with_capacity(socks.len());
                 for tcp in socks {
-                    let conn = SecretStream::handshake(tcp, &key).await?;
+                    let conn = SecretStream::handshake_with(tcp, &key, &config).await?;
                     // Closing is not part of a handshake: keep the connection until the batch
                     // ends.
                     open.push(conn);

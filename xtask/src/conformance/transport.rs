@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::{Case, CaseResult};
 use crate::data;
-use crate::shim::{Shim, parse_ready};
+use crate::shim::{self, Shim, parse_ready};
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -25,8 +25,6 @@ const MAX_SIZE: usize = 64 * 1024;
 /// The shared channels and their priorities (the shim's `--channels`).
 const CHANNELS: [(u8, u32); 2] = [(0x01, 1), (0x02, 5)];
 const SHIM_CHANNELS: &str = "0x01:1,0x02:5";
-/// The reference release the shim reports as its NodeInfo `version`.
-const GO_VERSION: &str = "0.38.26";
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
@@ -124,14 +122,20 @@ fn shim_args(network: &str, extra: &[&str]) -> Vec<String> {
     args
 }
 
-/// The NodeInfo the shim announces with its default flags.
+/// The NodeInfo the shim announces with its default flags: the release string and protocol
+/// versions are those of the reference line it was built against.
 fn go_info(id: NodeId, network: &str, listen_addr: &str) -> NodeInfo {
+    let reference = shim::reference();
+    let (version, p2p, block) = reference.map_or_else(
+        |_| (String::new(), 0, 0),
+        |r| (r.core_semver.clone(), r.p2p_protocol, r.block_protocol),
+    );
     NodeInfo {
-        protocol_version: ProtocolVersion::new(8, 11, 0),
+        protocol_version: ProtocolVersion::new(p2p, block, 0),
         id,
         listen_addr: listen_addr.into(),
         network: network.into(),
-        version: GO_VERSION.into(),
+        version,
         channels: CHANNELS.iter().map(|(id, _)| *id).collect(),
         moniker: "cometbft-shim".into(),
         other: NodeInfoOther {
@@ -203,9 +207,9 @@ async fn drive_echoes(conn: &mut Connection, seed: u64) -> anyhow::Result<(usize
         .enumerate()
         .map(|(i, m)| (CHANNELS[i % CHANNELS.len()].0, m))
         .collect();
-    let mut receivers = conn.take_receivers();
+    let receivers = conn.take_receivers();
     let mut checkers = tokio::task::JoinSet::new();
-    for (idx, mut rx) in receivers.drain(..).enumerate() {
+    for (idx, mut rx) in receivers.into_iter().enumerate() {
         let ch = CHANNELS[idx].0;
         let expected: Vec<Vec<u8>> = plan
             .iter()
