@@ -122,11 +122,13 @@
 //!   one disconnect and one ban.
 //! - **Asking a peer waits for the period.** Off the periodic round (after a seed's answer,
 //!   when a peer goes away) the core dials but asks nobody for addresses, as v0.38 and v1.0
-//!   do. CometBFT v0.40.0 lost that guard and asks a random peer at once whenever a peer is
-//!   removed; when that peer was asked moments before (on connecting), the request is too
-//!   soon for it and it disconnects and bans the asker, reference or ours alike. A v0.40.0
-//!   node that loses peers often can so be banned by its neighbours; nothing here needs to
-//!   change for it, but an operator mixing lines should know.
+//!   do. CometBFT v0.37 never had that guard and v0.40.0 lost it: there every out-of-turn
+//!   round (v0.37: after a seed's answer; v0.40.0: also whenever a peer is removed) asks a
+//!   random peer at once. When that peer was asked moments before, the request is too soon
+//!   for it and it disconnects and bans the asker, reference or ours alike. A v0.37 or
+//!   v0.40.0 node that redials its seed or loses peers often can so be banned by its
+//!   neighbours; nothing here needs to change for it, but an operator mixing lines should
+//!   know.
 //! - **Bounded state.** Actions wait in a queue of at most
 //!   [`MAX_QUEUED_ACTIONS`](crate::MAX_QUEUED_ACTIONS) (only address answers are ever dropped
 //!   from it); dial and crawl records are capped at the book's capacity.

@@ -274,15 +274,18 @@ result "pex: a peer flooding PexRequests gets 2 answers, then is disconnected" $
 
 # Discovery through a seed: two nodes knowing only the seed find each other.
 #
-# Except on v0.40.0, where the reference gets in its own way: its ensurePeers, run at once
-# whenever a peer goes away (here the seed, which hangs up after answering), asks a random
-# peer for addresses without the "a period has elapsed" guard v0.38 and v1.0 have. The second
-# node may just have asked the first on connecting, and then this second request comes too
-# soon: the first node disconnects and bans it ("sent next PEX request too soon"), and they
-# never meet. Whether it happens is a race (about half the runs). There the check passes when
-# the nodes discover each other or when that ban explains why not; anything else fails. (Our
-# nodes meet the reference on every line in pex/go-seed-rust-nodes-discover and
-# pex/rust-seed-go-nodes-discover.)
+# Except on v0.37 and v0.40.0, where the reference gets in its own way. Their ensurePeers asks
+# a random peer for addresses on every call, not only when its period has elapsed (the guard
+# v0.38 and v1.0 have), and it is also called out of turn: whenever a seed's answer arrives,
+# and (v0.40.0) whenever a peer goes away. A node with nothing left to dial redials the seed
+# on each tick, the seed answers and hangs up, and the out-of-turn call may ask the other node
+# again moments after the tick's call did: that third request comes too soon, the other node
+# disconnects and bans the asker ("sent next PEX request too soon"; either node may be the
+# asker), and they stay apart.
+# Whether it happens is a race (about half the runs on v0.40.0, most runs on v0.37 on a busy machine). On those
+# lines the check passes when the nodes discover each other or when that ban explains why
+# not; anything else fails. (Our nodes meet the reference on every line in
+# pex/go-seed-rust-nodes-discover and pex/rust-seed-go-nodes-discover.)
 L=$WORK/pex-seed.seed D=$WORK/pex-seed.nodes
 : >"$L"
 : >"$D"
@@ -297,23 +300,24 @@ SEEDS="$(str "$L" node_id)@$(str "$L" addr)"
 p4=$!
 for _ in $(seq 200); do has "$D.4" '"event":"ready"' && break; sleep 0.05; done
 for _ in $(seq 100); do has "$L" "$(str "$D.4" node_id)" && break; sleep 0.05; done
-"$BIN" pex --role node --seed 5 --seeds "$SEEDS" --ensure-peers-period 1s --file "$WORK/n5.json" --run-for 7s --log-level error >"$D.5" 2>>"$D.log"
+"$BIN" pex --role node --seed 5 --seeds "$SEEDS" --ensure-peers-period 1s --file "$WORK/n5.json" --run-for 7s --log-level error >"$D.5" 2>"$D.5.log"
 D_RC=$?
 wait "$p4" || D_RC=$?
 wait "$pid"
 L_RC=$?
 cat "$D.4" "$D.5" >"$D"
-cat "$D.4.log" >>"$D.log"
+cat "$D.4.log" "$D.5.log" >>"$D.log"
 met() {
 	tail -n1 "$D.4" | grep -q "\"id\":\"$(str "$D.5" node_id)\"" &&
 		tail -n1 "$D.5" | grep -q "\"id\":\"$(str "$D.4" node_id)\""
 }
 case "$VERSION" in
-*'"module":"v0.40.'*)
+*'"module":"v0.37.'* | *'"module":"v0.40.'*)
 	[ "$L_RC" = 0 ] && [ "$D_RC" = 0 ] && {
-		met || grep -q "peer ($(str "$D.5" node_id)) sent next PEX request too soon" "$D.4.log"
+		met || grep -q "peer ($(str "$D.5" node_id)) sent next PEX request too soon" "$D.4.log" ||
+			grep -q "peer ($(str "$D.4" node_id)) sent next PEX request too soon" "$D.5.log"
 	}
-	result "pex: two nodes knowing only a seed discover each other, unless v0.40.0's too-soon PEX request bans one (reference bug; see selftest.sh)" $?
+	result "pex: two nodes knowing only a seed discover each other, unless the line's too-soon PEX request bans one (reference bug; see selftest.sh)" $?
 	;;
 *)
 	[ "$L_RC" = 0 ] && [ "$D_RC" = 0 ] && met
