@@ -586,6 +586,22 @@ impl MemoryNetwork {
         inner.apply_holds();
     }
 
+    /// Lifts the partitions made by [`partition`](Self::partition)`(a, b)` (the same two sets,
+    /// either way round) and leaves any other in place. Returns whether there was one.
+    pub fn unpartition(&self, a: &[IpAddr], b: &[IpAddr]) -> bool {
+        let mut inner = self.lock();
+        let (a, b): (BTreeSet<_>, BTreeSet<_>) =
+            (a.iter().copied().collect(), b.iter().copied().collect());
+        inner.fault(|| format!("unpartition {a:?} | {b:?}"));
+        let before = inner.partitions.len();
+        inner
+            .partitions
+            .retain(|(x, y)| !((*x == a && *y == b) || (*x == b && *y == a)));
+        let lifted = inner.partitions.len() != before;
+        inner.apply_holds();
+        lifted
+    }
+
     /// Whether hosts `a` and `b` are partitioned.
     pub fn is_partitioned(&self, a: IpAddr, b: IpAddr) -> bool {
         self.lock().partitioned(a, b)

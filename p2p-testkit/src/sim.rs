@@ -44,7 +44,8 @@
 //! [`Sim::restart`] calls the factory again with the same key, address and directory (files
 //! written there, such as an address book, survive). Tasks the node's code spawned itself
 //! (connection tasks, say) are not aborted, but a crashed host's transports are cut off from
-//! the network, so they cannot talk to anyone.
+//! the network, so they cannot talk to anyone. [`Sim::perturb`] applies the end-to-end
+//! tests' [`Perturbation`]s (disconnect, kill, pause, restart) to a node.
 //!
 //! ```
 //! use std::time::Duration;
@@ -456,6 +457,33 @@ impl Sim {
         self.start(node);
     }
 
+    /// Applies one of CometBFT's end-to-end perturbations to `node` and runs the simulation
+    /// through it (see [`Perturbation`]); returns when the node is back, with the simulation
+    /// left running from there.
+    pub fn perturb(&mut self, node: Node, perturbation: Perturbation) {
+        let ip = self.ip(node);
+        match perturbation {
+            Perturbation::Disconnect => {
+                self.net.reset_connections(ip);
+            }
+            Perturbation::Kill { down } => {
+                self.crash(node);
+                self.run_for(down);
+                self.restart(node);
+            }
+            Perturbation::Pause { length } => {
+                let others: Vec<IpAddr> = (0..self.nodes.len())
+                    .filter(|&i| i != node.0)
+                    .map(|i| self.nodes[i].ip)
+                    .collect();
+                self.net.partition(&[ip], &others);
+                self.run_for(length);
+                self.net.unpartition(&[ip], &others);
+            }
+            Perturbation::Restart => self.restart(node),
+        }
+    }
+
     /// Virtual time since the simulation started.
     pub fn now(&self) -> Duration {
         self.trace.elapsed()
@@ -466,6 +494,34 @@ impl Sim {
     pub fn wall_elapsed(&self) -> Duration {
         self.wall_start.elapsed()
     }
+}
+
+/// The perturbations of CometBFT's end-to-end tests, for [`Sim::perturb`], on a simulated
+/// node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Perturbation {
+    /// Every connection of the node is reset at once (both ends see `ConnectionReset`); the
+    /// node keeps running.
+    Disconnect,
+    /// The node crashes ([`Sim::crash`]), stays down for `down`, and starts again
+    /// ([`Sim::restart`]) with its key, address and directory.
+    Kill {
+        /// How long the node stays down.
+        down: Duration,
+    },
+    /// For `length`, every byte to and from the node waits (its links are partitioned from
+    /// every other node; nothing is lost, new connections go unanswered), as its peers see a
+    /// stopped process. Unlike a stopped process, the node's own timers keep running, so when
+    /// the pause outlasts the MConnection's ping interval plus pong timeout both ends give
+    /// up on their connections.
+    Pause {
+        /// How long the pause lasts.
+        length: Duration,
+    },
+    /// The node crashes and starts again at once (the end-to-end tests' restart stops the
+    /// process and starts it again).
+    Restart,
 }
 
 /// The wall-clock time a simulation starts at, as its nodes' [`SimClock`]s report it:
