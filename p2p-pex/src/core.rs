@@ -62,7 +62,9 @@ pub enum DialOutcome {
     Connected,
     /// The switch was already connected to it or dialling it.
     AlreadyConnectedOrDialing,
-    /// The remote is not the node ID we dialled.
+    /// The remote authenticated as another node ID than the one dialled (the address is
+    /// stale or someone else answers there): the address is banned. A handshake that fails
+    /// otherwise (cut short, timed out) is [`Failed`](Self::Failed).
     AuthFailure,
     /// Any other failure.
     Failed,
@@ -751,7 +753,10 @@ impl PexCore {
                     self.request_addrs(&peer);
                 }
             }
-            if to_dial.is_empty() {
+            // Seeds only on the periodic round: out of turn (right after a seed's answer)
+            // the seed has just hung up, and redialing it at once would loop as fast as it
+            // answers whenever the answer held nothing new.
+            if to_dial.is_empty() && period_elapsed {
                 self.dial_seeds(now, view);
             }
         }

@@ -150,6 +150,20 @@
 //!   [`LoadReport`](crate::LoadReport) and decides what to do with damage; the reactor saves
 //!   the book to the same file every [`PexConfig::save_interval`](crate::PexConfig) and when
 //!   the switch stops, as the reference's book does.
+//! - **An address where another node answers is banned; any other failed dial is an
+//!   attempt.** When the peer at an address authenticates as another node ID than the one
+//!   dialled (or its NodeInfo claims another), the address is banned for the ban time. The
+//!   reference means to do the same (`markAddrInBookBasedOnErr` bans on
+//!   `ErrSwitchAuthenticationFailure`) but never raises that error, so it only ever counts
+//!   an attempt. A handshake the listener cuts short (a duplicate IP, a source over its
+//!   handshake rate, a full inbound list), a timeout or a reset counts one attempt here too:
+//!   peers dialling each other at the same moment refuse each other that way all the time.
+//! - **Seeds are dialled on the periodic round only.** The reference's ensure-peers also
+//!   dials a seed out of turn, right after a seed's answer, when that answer held nothing
+//!   new to dial; it is usually a no-op there because the seed's connection is still up.
+//!   Here the answer is often handled after the seed has hung up, and the redial would
+//!   loop as fast as the seed answers (a testnet of 6 nodes made 105 seed connections in
+//!   10 s); the next periodic round dials the seed if still needed.
 //! - **Every period is a setting.** The ensure-peers period (the reference: 30 s, changeable
 //!   only through `SetEnsurePeersPeriod` in code) and the crawl period (the reference: fixed
 //!   30 s) are [`PexConfig`](crate::PexConfig) settings with the reference's values as

@@ -337,9 +337,17 @@ fn outcome_of(result: &Result<Peer, p2p_switch::Error>) -> DialOutcome {
             p2p_switch::Error::CurrentlyDialingOrExistingAddress { .. }
             | p2p_switch::Error::DuplicatePeer { .. },
         ) => DialOutcome::AlreadyConnectedOrDialing,
+        // Only proof that someone else answers at the address bans it. A handshake or
+        // NodeInfo exchange cut short (the listener refusing a duplicate IP or a source over
+        // its handshake rate, a timeout, a reset) is a failed attempt, as in the reference.
         Err(e)
-            if e.transport()
-                .is_some_and(p2p_transport::Error::is_auth_failure) =>
+            if e.transport().is_some_and(|t| {
+                matches!(
+                    t,
+                    p2p_transport::Error::DialedIdMismatch { .. }
+                        | p2p_transport::Error::NodeInfoIdMismatch { .. }
+                )
+            }) =>
         {
             DialOutcome::AuthFailure
         }
@@ -422,5 +430,59 @@ impl p2p_switch::Reactor for Reactor {
     async fn remove_peer(&self, peer: &Peer, _reason: &StopReason) {
         let id = peer.id();
         self.inner.drive(|core, _, _| core.handle_peer_removed(&id));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use p2p_types::NodeKey;
+
+    use super::*;
+
+    fn dial_error(e: p2p_transport::Error) -> Result<Peer, p2p_switch::Error> {
+        Err(p2p_switch::Error::from(e))
+    }
+
+    #[test]
+    fn only_another_node_answering_is_an_auth_failure() {
+        let addr: SocketAddr = "10.0.0.1:26656".parse().unwrap();
+        let a = NodeKey::from_seed([1; 32]).node_id();
+        let b = NodeKey::from_seed([2; 32]).node_id();
+        let mismatch = [
+            p2p_transport::Error::DialedIdMismatch {
+                addr,
+                dialed: a,
+                authenticated: b,
+            },
+            p2p_transport::Error::NodeInfoIdMismatch {
+                addr,
+                authenticated: a,
+                claimed: b,
+            },
+        ];
+        for e in mismatch {
+            assert_eq!(outcome_of(&dial_error(e)), DialOutcome::AuthFailure);
+        }
+        // Cut short or slow: the reference's auth-failure kind, but no proof of anything.
+        let cut_short = [
+            p2p_transport::Error::NodeInfoIo {
+                addr,
+                id: a,
+                source: Arc::new(std::io::ErrorKind::UnexpectedEof.into()),
+            },
+            p2p_transport::Error::NodeInfoTimeout {
+                addr,
+                id: a,
+                timeout: Duration::from_secs(20),
+            },
+        ];
+        for e in cut_short {
+            assert!(e.is_auth_failure());
+            assert_eq!(outcome_of(&dial_error(e)), DialOutcome::Failed);
+        }
     }
 }

@@ -573,6 +573,30 @@ fn a_seeds_answer_is_dialled_at_once() {
     assert!(sends(&out).is_empty());
 }
 
+/// A seed's answer with nothing new in it: the seed is not redialled out of turn (it has just
+/// hung up), only at the next periodic round.
+#[test]
+fn a_seed_is_not_redialled_right_after_an_empty_answer() {
+    let mut rng = rng(23);
+    let seed = random_addr(&mut rng);
+    let mut config = PexConfig::default();
+    config.seeds([seed]);
+    let mut s = setup(config, 23);
+    assert_eq!(dials(&s.tick()), vec![seed]);
+    s.result(&seed, DialOutcome::Connected);
+    s.add(peer(seed, true));
+    s.advance(Duration::from_millis(10));
+    s.msg(&seed.id(), &addrs_msg(&[]));
+    // The seed hangs up.
+    s.core.handle_peer_removed(&seed.id());
+    assert!(
+        dials(&s.tick()).is_empty(),
+        "the seed was redialled at once"
+    );
+    s.advance(Duration::from_secs(30));
+    assert_eq!(dials(&s.tick()), vec![seed]);
+}
+
 #[test]
 fn the_periodic_round_asks_a_random_peer_while_the_book_needs_addresses() {
     let mut s = setup(PexConfig::default(), 20);
