@@ -98,6 +98,10 @@ struct Args {
     /// Partition scenario: nodes (the last ones) stopped and restarted after the heal.
     #[arg(long, default_value_t = 2)]
     restarts: usize,
+    /// Seconds the PEX bans an address it finds bad (the reference: 24 h). A dial cut short
+    /// during the handshake (a simultaneous dial refused by the duplicate-IP filter) counts.
+    #[arg(long, default_value_t = 30.0)]
+    ban_time: f64,
 }
 
 /// `out/in (ours)` per Go node.
@@ -289,7 +293,8 @@ async fn main() -> std::process::ExitCode {
         .metrics_port(args.metrics_port)
         .seed(args.seed)
         .go_nodes(args.go_nodes)
-        .go_shim(args.go_shim.clone());
+        .go_shim(args.go_shim.clone())
+        .ban_time(Duration::from_secs_f64(args.ban_time.max(0.0)));
     if args.netns {
         let mut options = NetnsOptions::default();
         options

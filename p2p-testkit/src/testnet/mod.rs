@@ -192,6 +192,11 @@ pub struct TestnetConfig {
     pub netns: Option<NetnsOptions>,
     /// What happens after convergence, before gossip; [`Scenario::Steady`] by default.
     pub scenario: Scenario,
+    /// How long the PEX bans an address it finds bad; [`BAN_TIME`] by default. Note that a
+    /// dial the other side cuts short during the handshake (a simultaneous dial losing to
+    /// the duplicate-IP filter, the handshake rate limit) counts as an authentication failure
+    /// and bans the address, which netns mode (duplicate-IP filter on) sees after a heal.
+    pub ban_time: Duration,
 }
 
 /// What a run does to the network after convergence.
@@ -288,6 +293,7 @@ impl Default for TestnetConfig {
             network: "testnet".to_owned(),
             netns: None,
             scenario: Scenario::Steady,
+            ban_time: BAN_TIME,
         }
     }
 }
@@ -381,6 +387,11 @@ impl TestnetConfig {
     /// Sets the scenario.
     pub fn scenario(&mut self, scenario: Scenario) -> &mut Self {
         self.scenario = scenario;
+        self
+    }
+    /// Sets the PEX ban time.
+    pub fn ban_time(&mut self, d: Duration) -> &mut Self {
+        self.ban_time = d;
         self
     }
     /// The outbound target of every node but the seed: `outbound_target`, capped at

@@ -179,7 +179,9 @@ fn build(spec: &NodeSpec) -> Result<Built, TestnetError> {
 
     let mut pex = p2p_pex::Config::default();
     pex.rng_seed(Some(cfg.seed.rotate_left(31) ^ i as u64));
-    short_periods(pex.pex(), cfg.pex_period).max_num_outbound_peers(cfg.outbound_target);
+    short_periods(pex.pex(), cfg.pex_period)
+        .max_num_outbound_peers(cfg.outbound_target)
+        .ban_time(cfg.ban_time);
     if i == 0 {
         pex.pex().seed_mode(true);
     } else {
