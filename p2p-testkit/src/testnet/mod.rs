@@ -1,5 +1,5 @@
-//! A whole testnet in one process: N full nodes on loopback TCP (SecretConnection, MConnection,
-//! switch), discovering each other with the PEX reactor through one seed, a flooding gossip
+//! A whole testnet in one process: N full nodes on loopback TCP, or each in a network namespace
+//! of its own ([netns mode](#netns-mode)) (SecretConnection, MConnection, switch), discovering each other with the PEX reactor through one seed, a flooding gossip
 //! reactor, and the measurements a run reports.
 //!
 //! # How it runs
@@ -39,6 +39,41 @@
 //! them (our gossip reactor sends only to peers whose NodeInfo lists its channel), so
 //! `sent`, `delivered` and `lost` count our nodes only. [`Summary::go_peers`] holds each Go
 //! node's peers and how many of them are ours.
+//!
+//! # Netns mode
+//!
+//! With [`TestnetConfig::netns`] set (Linux, root; the binary's `--netns`), every node gets
+//! a network namespace of its own with its own IPv4 address (`A.B.x.y/16`, a private subnet
+//! that overlaps nothing on the host) on a veth whose other end is a port of one bridge in the
+//! root namespace; see [`netns`] for the names, the subnet choice and the cleanup. All nodes
+//! listen on [`NETNS_PORT`] (26656, or `base_port`) at their own address, the switches'
+//! duplicate-IP filter stays on and the address books keep their per-IP limit, so addresses
+//! behave as on a real network (the routability rule stays off: the subnet is private).
+//!
+//! Each node's switch runs on an OS thread of its own that first enters the node's namespace
+//! (`setns`) and then runs a current-thread tokio runtime: every socket the node opens
+//! (listener, dials) is made on that thread, inside its namespace. The same code builds the
+//! node in both modes (the node's address and a "how to run it" parameter differ); the run
+//! loop reaches the nodes through the shared handles (the switch's handle, the gossip
+//! reactor, the address book), whose channels work across runtimes. [`Testnet::stop_node`]
+//! and [`Testnet::restart_node`] stop and start a node's thread; the namespace stays.
+//!
+//! [`NetnsOptions`] shape every node's outgoing link with `tc` on its veth: `netem` for a
+//! delay and a loss rate (a kernel without `sch_netem` makes the run fail with
+//! [`NetnsError::NetemUnavailable`]; nothing is silently skipped), `tbf` for a rate cap.
+//! Metrics endpoints stay on the root namespace's 127.0.0.1. Go nodes do not run in netns
+//! mode.
+//!
+//! The [`Scenario::Partition`] scenario (netns mode only) runs after convergence and before
+//! gossip: the upper half of the nodes moves to a second bridge (a split: packets are
+//! dropped, connections stall until the shortened MConnection pings give up), the network
+//! heals after a hold, the run waits for every node to be at its target again, stops and
+//! restarts a couple of nodes (their address books reloaded) and waits again; then gossip
+//! runs on the recovered network. [`Summary::partition`] reports each step
+//! ([`PartitionSummary`]). After a heal both sides of many pairs dial each other at once;
+//! the duplicate-IP filter refuses the second connection mid-handshake, the PEX of the
+//! dialer counts that as an authentication failure and bans the address for
+//! [`TestnetConfig::ban_time`], which is what a slow recovery usually waits for.
 //!
 //! [`run`] drives it and returns a [`Summary`]; progress goes to a callback as [`Snapshot`]s.
 //! With [`TestnetConfig::metrics_port`] each node's switch metrics are served over HTTP

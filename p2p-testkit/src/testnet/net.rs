@@ -185,7 +185,7 @@ fn build(spec: &NodeSpec) -> Result<Built, TestnetError> {
     if i == 0 {
         pex.pex().seed_mode(true);
     } else {
-        pex.pex().seeds([spec.seed.clone()]);
+        pex.pex().seeds([spec.seed]);
     }
     let pex = p2p_pex::Reactor::new(pex, book);
     let shared = pex.address_book();
