@@ -137,6 +137,48 @@ async fn every_node_has_its_own_address_and_a_dropped_testnet_cleans_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftovers_of_a_dead_run_are_removed_and_a_live_ones_are_kept() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    if !supported("leftovers") {
+        return;
+    }
+    // A process that is gone: its pid has no /proc entry once reaped.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    assert!(!std::path::Path::new(&format!("/proc/{dead}")).exists());
+    let tag = format!("{dead:06x}ff");
+    let (ns, bridge) = (format!("p2ptn-{tag}-0"), format!("ptb{tag}"));
+    ip(&["netns", "add", &ns]);
+    ip(&["link", "add", "name", &bridge, "type", "bridge"]);
+    let dir = format!("{}/{dead}", netns::MARKER_DIR);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A name that is not of our forms is never deleted, whatever a marker says.
+    std::fs::write(
+        format!("{dir}/{tag}"),
+        format!("link {bridge}\nnetns {ns}\nlink lo\n"),
+    )
+    .unwrap();
+    // This (live) process's marker is kept.
+    let live = format!("{}/{}", netns::MARKER_DIR, std::process::id());
+    std::fs::create_dir_all(&live).unwrap();
+    std::fs::write(format!("{live}/keepme"), "").unwrap();
+
+    let removed = netns::remove_stale();
+    assert_eq!(
+        removed,
+        vec![std::path::PathBuf::from(format!("{dir}/{tag}"))]
+    );
+    let left = leftovers(&tag);
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(!std::path::Path::new(&dir).exists());
+    assert!(ip(&["link", "show", "lo"]).contains("lo"));
+    assert!(std::path::Path::new(&format!("{live}/keepme")).exists());
+    std::fs::remove_file(format!("{live}/keepme")).unwrap();
+    let _ = std::fs::remove_dir(&live);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_setup_leaves_nothing_behind() {
     let _one = ONE_AT_A_TIME.lock().await;
     if !supported("failed_setup") {

@@ -275,6 +275,23 @@ fn table(s: &Summary) -> Table {
     t
 }
 
+/// Ctrl-C, or (Unix) SIGTERM: the run stops early and cleans up (Go nodes, netns mode's
+/// namespaces and bridge) before the summary.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -323,9 +340,7 @@ async fn main() -> std::process::ExitCode {
     let mut last_line = -1.0f64;
     let result = testnet::run(
         &config,
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
+        stop_signal(),
         |m| {
             let first = m
                 .addrs()
