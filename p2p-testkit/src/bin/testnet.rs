@@ -276,20 +276,27 @@ fn table(s: &Summary) -> Table {
 }
 
 /// Ctrl-C, or (Unix) SIGTERM: the run stops early and cleans up (Go nodes, netns mode's
-/// namespaces and bridge) before the summary.
-async fn stop_signal() {
+/// namespaces and bridge) before the summary. The handlers are installed at once, so a
+/// signal during the setup is not fatal either: it stops the run as soon as it starts.
+fn stop_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        signal(SignalKind::interrupt())
+            .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+            .ok()
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = signals {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
