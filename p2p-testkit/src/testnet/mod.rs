@@ -73,7 +73,11 @@
 //! ([`PartitionSummary`]). After a heal both sides of many pairs dial each other at once;
 //! the duplicate-IP filter refuses the second connection mid-handshake, the PEX of the
 //! dialer counts that as an authentication failure and bans the address for
-//! [`TestnetConfig::ban_time`], which is what a slow recovery usually waits for.
+//! [`TestnetConfig::ban_time`], which is what a slow recovery usually waits for. (CometBFT
+//! v0.38's PEX only marks an attempt there: its `markAddrInBookBasedOnErr` bans on
+//! `ErrSwitchAuthenticationFailure`, which its transport never returns.) The same happens
+//! during the first discovery: 16 nodes in netns mode with the default 30 s ban may not all
+//! reach their target within a 30 s run, and do within about 10 s with a 3 s ban.
 //!
 //! [`run`] drives it and returns a [`Summary`]; progress goes to a callback as [`Snapshot`]s.
 //! With [`TestnetConfig::metrics_port`] each node's switch metrics are served over HTTP
