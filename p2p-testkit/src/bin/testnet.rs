@@ -1,5 +1,6 @@
-//! `testnet`: N full nodes on loopback TCP discovering each other with PEX through one seed,
-//! gossip flooding, live progress and a summary.
+//! `testnet`: N full nodes on loopback TCP (or, with `--netns`, each in its own network
+//! namespace with its own IP behind a bridge) discovering each other with PEX through one
+//! seed, gossip flooding, live progress and a summary.
 //! `cargo run --release -p p2p-testkit --bin testnet -- --help`.
 
 use std::io::IsTerminal;
@@ -9,7 +10,9 @@ use std::time::Duration;
 use clap::Parser;
 use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use p2p_testkit::testnet::{self, Snapshot, Summary, TestnetConfig};
+use p2p_testkit::testnet::{
+    self, NetnsOptions, PartitionConfig, Scenario, Snapshot, Summary, TestnetConfig,
+};
 
 /// Runs an in-process testnet of full nodes over loopback TCP (node 0 a PEX seed in seed
 /// mode, the others knowing only the seed) and reports convergence, delivery, throughput,
@@ -70,6 +73,35 @@ struct Args {
     /// the COMETBFT_SHIM environment variable.
     #[arg(long)]
     go_shim: Option<PathBuf>,
+    /// Linux, root: every node in its own network namespace with its own IPv4 address behind
+    /// a bridge (duplicate-IP filter on), all listening on port 26656 (or --base-port).
+    /// Everything created is deleted at the end, on an error and on Ctrl-C.
+    #[arg(long)]
+    netns: bool,
+    /// With --netns: one-way delay added to each node's packets, ms (tc netem; fails with a
+    /// clear error where the kernel has no netem).
+    #[arg(long, requires = "netns")]
+    netns_delay: Option<u32>,
+    /// With --netns: share of each node's packets dropped, percent (tc netem).
+    #[arg(long, requires = "netns")]
+    netns_loss: Option<f64>,
+    /// With --netns: rate cap of each node's traffic, a tc rate such as 10mbit (tc tbf).
+    #[arg(long, requires = "netns")]
+    netns_rate: Option<String>,
+    /// What happens after convergence: `steady` (gossip at once) or `partition` (needs
+    /// --netns: split the network in two, heal, restart --restarts nodes, then gossip).
+    #[arg(long, default_value = "steady", value_parser = ["steady", "partition"])]
+    scenario: String,
+    /// Partition scenario: seconds the split lasts.
+    #[arg(long, default_value_t = 8.0)]
+    partition_hold: f64,
+    /// Partition scenario: nodes (the last ones) stopped and restarted after the heal.
+    #[arg(long, default_value_t = 2)]
+    restarts: usize,
+    /// Seconds the PEX bans an address it finds bad (the reference: 24 h). A dial cut short
+    /// during the handshake (a simultaneous dial refused by the duplicate-IP filter) counts.
+    #[arg(long, default_value_t = 30.0)]
+    ban_time: f64,
 }
 
 /// `out/in (ours)` per Go node.
@@ -134,6 +166,92 @@ fn table(s: &Summary) -> Table {
         ),
         ("interrupted", s.interrupted.to_string()),
     ];
+    if let Some(ns) = &s.netns {
+        rows.insert(
+            1,
+            ("network", format!("netns, {} (tag {})", ns.subnet, ns.tag)),
+        );
+        rows.insert(
+            2,
+            (
+                "duplicate-IP filter",
+                if ns.duplicate_ip_filter { "on" } else { "off" }.to_owned(),
+            ),
+        );
+        let shaping = [
+            ns.delay_ms.map(|d| format!("delay {d} ms")),
+            ns.loss_pct.map(|l| format!("loss {l}%")),
+            ns.rate.as_ref().map(|r| format!("rate {r}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
+        if !shaping.is_empty() {
+            rows.insert(3, ("link shaping", shaping.join(", ")));
+        }
+    }
+    if let Some(p) = &s.partition {
+        let secs =
+            |v: Option<f64>| v.map_or_else(|| "not reached".to_owned(), |c| format!("{c:.2} s"));
+        let list = |v: &[usize]| {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let gossipers = s.nodes.saturating_sub(1);
+        rows.extend([
+            (
+                "partition",
+                format!(
+                    "{:.1} s, nodes {} split off",
+                    p.hold_s,
+                    list(&p.second_half)
+                ),
+            ),
+            (
+                "fewest peers at the end of the split",
+                p.peers_min_split
+                    .map_or_else(|| "-".to_owned(), |v| v.to_string()),
+            ),
+            (
+                "connections across the split at the heal",
+                p.cross_connections_at_heal
+                    .map_or_else(|| "-".to_owned(), |v| v.to_string()),
+            ),
+            ("re-converged after the heal", secs(p.heal_reconverge_s)),
+            (
+                "nodes at target after the heal",
+                format!("{}/{gossipers}", p.nodes_at_target_after_heal),
+            ),
+            (
+                "restarted (addresses loaded)",
+                p.restarted
+                    .iter()
+                    .zip(
+                        p.restarted_loaded
+                            .iter()
+                            .map(Some)
+                            .chain(std::iter::repeat(None)),
+                    )
+                    .map(|(i, l)| match l {
+                        Some(l) => format!("{i} ({l})"),
+                        None => i.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            (
+                "re-converged after the restarts",
+                secs(p.restart_reconverge_s),
+            ),
+            (
+                "nodes at target after the restarts",
+                format!("{}/{gossipers}", p.nodes_at_target_after_restart),
+            ),
+            ("scenario completed", p.completed.to_string()),
+        ]);
+    }
     if s.go_nodes > 0 {
         rows.insert(1, ("Go nodes", s.go_nodes.to_string()));
         rows.insert(2, ("Go nodes' peers out/in", go_peers(&s.go_peers)));
@@ -157,6 +275,30 @@ fn table(s: &Summary) -> Table {
     t
 }
 
+/// Ctrl-C, or (Unix) SIGTERM: the run stops early and cleans up (Go nodes, netns mode's
+/// namespaces and bridge) before the summary. The handlers are installed at once, so a
+/// signal during the setup is not fatal either: it stops the run as soon as it starts.
+fn stop_signal() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        signal(SignalKind::interrupt())
+            .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+            .ok()
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = signals {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -175,7 +317,22 @@ async fn main() -> std::process::ExitCode {
         .metrics_port(args.metrics_port)
         .seed(args.seed)
         .go_nodes(args.go_nodes)
-        .go_shim(args.go_shim.clone());
+        .go_shim(args.go_shim.clone())
+        .ban_time(Duration::from_secs_f64(args.ban_time.max(0.0)));
+    if args.netns {
+        let mut options = NetnsOptions::default();
+        options
+            .delay_ms(args.netns_delay)
+            .loss_pct(args.netns_loss)
+            .rate(args.netns_rate.clone());
+        config.netns(Some(options));
+    }
+    if args.scenario == "partition" {
+        let mut p = PartitionConfig::default();
+        p.hold(Duration::from_secs_f64(args.partition_hold.max(0.0)))
+            .restarts(args.restarts);
+        config.scenario(Scenario::Partition(p));
+    }
     let tty = std::io::stdout().is_terminal();
     let bar = if tty {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
@@ -190,9 +347,7 @@ async fn main() -> std::process::ExitCode {
     let mut last_line = -1.0f64;
     let result = testnet::run(
         &config,
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
+        stop_signal(),
         |m| {
             let first = m
                 .addrs()

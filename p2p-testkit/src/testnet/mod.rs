@@ -1,5 +1,5 @@
-//! A whole testnet in one process: N full nodes on loopback TCP (SecretConnection, MConnection,
-//! switch), discovering each other with the PEX reactor through one seed, a flooding gossip
+//! A whole testnet in one process: N full nodes on loopback TCP, or each in a network namespace
+//! of its own ([netns mode](#netns-mode)) (SecretConnection, MConnection, switch), discovering each other with the PEX reactor through one seed, a flooding gossip
 //! reactor, and the measurements a run reports.
 //!
 //! # How it runs
@@ -40,6 +40,45 @@
 //! `sent`, `delivered` and `lost` count our nodes only. [`Summary::go_peers`] holds each Go
 //! node's peers and how many of them are ours.
 //!
+//! # Netns mode
+//!
+//! With [`TestnetConfig::netns`] set (Linux, root; the binary's `--netns`), every node gets
+//! a network namespace of its own with its own IPv4 address (`A.B.x.y/16`, a private subnet
+//! that overlaps nothing on the host) on a veth whose other end is a port of one bridge in the
+//! root namespace; see [`netns`] for the names, the subnet choice and the cleanup. All nodes
+//! listen on [`NETNS_PORT`] (26656, or `base_port`) at their own address, the switches'
+//! duplicate-IP filter stays on and the address books keep their per-IP limit, so addresses
+//! behave as on a real network (the routability rule stays off: the subnet is private).
+//!
+//! Each node's switch runs on an OS thread of its own that first enters the node's namespace
+//! (`setns`) and then runs a current-thread tokio runtime: every socket the node opens
+//! (listener, dials) is made on that thread, inside its namespace. The same code builds the
+//! node in both modes (the node's address and a "how to run it" parameter differ); the run
+//! loop reaches the nodes through the shared handles (the switch's handle, the gossip
+//! reactor, the address book), whose channels work across runtimes. [`Testnet::stop_node`]
+//! and [`Testnet::restart_node`] stop and start a node's thread; the namespace stays.
+//!
+//! [`NetnsOptions`] shape every node's outgoing link with `tc` on its veth: `netem` for a
+//! delay and a loss rate (a kernel without `sch_netem` makes the run fail with
+//! [`NetnsError::NetemUnavailable`]; nothing is silently skipped), `tbf` for a rate cap.
+//! Metrics endpoints stay on the root namespace's 127.0.0.1. Go nodes do not run in netns
+//! mode.
+//!
+//! The [`Scenario::Partition`] scenario (netns mode only) runs after convergence and before
+//! gossip: the upper half of the nodes moves to a second bridge (a split: packets are
+//! dropped, connections stall until the shortened MConnection pings give up), the network
+//! heals after a hold, the run waits for every node to be at its target again, stops and
+//! restarts a couple of nodes (their address books reloaded) and waits again; then gossip
+//! runs on the recovered network. [`Summary::partition`] reports each step
+//! ([`PartitionSummary`]). After a heal both sides of many pairs dial each other at once;
+//! the duplicate-IP filter refuses the second connection mid-handshake, the PEX of the
+//! dialer counts that as an authentication failure and bans the address for
+//! [`TestnetConfig::ban_time`], which is what a slow recovery usually waits for. (CometBFT
+//! v0.38's PEX only marks an attempt there: its `markAddrInBookBasedOnErr` bans on
+//! `ErrSwitchAuthenticationFailure`, which its transport never returns.) The same happens
+//! during the first discovery: 16 nodes in netns mode with the default 30 s ban may not all
+//! reach their target within a 30 s run, and do within about 10 s with a 3 s ban.
+//!
 //! [`run`] drives it and returns a [`Summary`]; progress goes to a callback as [`Snapshot`]s.
 //! With [`TestnetConfig::metrics_port`] each node's switch metrics are served over HTTP
 //! (see [`MetricsServer`]).
@@ -48,6 +87,7 @@ pub mod go;
 mod gossip;
 mod metrics;
 mod net;
+pub mod netns;
 mod report;
 
 use std::path::PathBuf;
@@ -61,9 +101,10 @@ pub use go::{GoNodes, GoPeers};
 pub use gossip::{GOSSIP_CHANNEL, Gossip, GossipReactor};
 pub use metrics::{CONNECTION_TIMEOUT, MAX_CONNECTIONS, MetricsServer};
 pub use net::{
-    ADDRBOOK_SAVE_INTERVAL, BAN_TIME, MIN_TIME_BETWEEN_CRAWLS, PEX_PERIOD, SEED_DISCONNECT_WAIT,
-    Testnet, node_config_dir, short_periods,
+    ADDRBOOK_SAVE_INTERVAL, BAN_TIME, MIN_TIME_BETWEEN_CRAWLS, NETNS_PORT, PEX_PERIOD,
+    SEED_DISCONNECT_WAIT, Testnet, node_config_dir, short_periods,
 };
+pub use netns::{Netns, NetnsError, NetnsOptions};
 pub use report::{peak_rss_bytes, write_report};
 
 /// How long in-flight messages get after sending stops.
@@ -129,6 +170,9 @@ pub enum TestnetError {
         /// What went wrong.
         reason: String,
     },
+    /// Netns mode's network could not be set up or changed.
+    #[error("netns: {0}")]
+    Netns(#[from] NetnsError),
     /// Drawing a plot failed.
     #[error("plot {path}: {reason}")]
     Plot {
@@ -181,6 +225,90 @@ pub struct TestnetConfig {
     pub go_shim: Option<PathBuf>,
     /// The chain ID (NodeInfo `network`) of every node; `testnet` by default.
     pub network: String,
+    /// Netns mode (Linux, root): every node in its own network namespace with its own IPv4
+    /// address behind a bridge, the duplicate-IP filter on, links shaped by the options (see
+    /// [`netns`]). `None` (the default): everyone on 127.0.0.1.
+    pub netns: Option<NetnsOptions>,
+    /// What happens after convergence, before gossip; [`Scenario::Steady`] by default.
+    pub scenario: Scenario,
+    /// How long the PEX bans an address it finds bad; [`BAN_TIME`] by default. Note that a
+    /// dial the other side cuts short during the handshake (a simultaneous dial losing to
+    /// the duplicate-IP filter, the handshake rate limit) counts as an authentication failure
+    /// and bans the address, which netns mode (duplicate-IP filter on) sees after a heal.
+    pub ban_time: Duration,
+}
+
+/// What a run does to the network after convergence.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub enum Scenario {
+    /// Nothing: gossip starts at convergence.
+    #[default]
+    Steady,
+    /// Netns mode only: split the network in two halves, heal it, stop and restart some
+    /// nodes, then gossip (see [`PartitionConfig`]).
+    Partition(PartitionConfig),
+}
+
+/// The partition scenario: once the testnet has converged, nodes `nodes / 2 ..` move to a
+/// second bridge (the seed stays in the first half) for [`hold`](Self::hold); then the
+/// network is healed and the run waits (at most [`recover_limit`](Self::recover_limit)) until
+/// every node is at its target again; then the last [`restarts`](Self::restarts) nodes are
+/// stopped, restarted after [`down`](Self::down) with their address books, and the run waits
+/// again; then gossip runs on the recovered network. A split stalls connections without
+/// resetting them, so the nodes' MConnections ping every [`ping_interval`](Self::ping_interval)
+/// and give up after [`pong_timeout`](Self::pong_timeout) (the reference: 60 s and 45 s).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct PartitionConfig {
+    /// How long the split lasts; 8 s by default.
+    pub hold: Duration,
+    /// How many nodes (the last ones) are stopped and restarted after the heal; 2 by default.
+    pub restarts: usize,
+    /// How long they stay down; 1 s by default.
+    pub down: Duration,
+    /// Longest wait for re-convergence after the heal and after the restarts; 30 s.
+    pub recover_limit: Duration,
+    /// MConnection ping interval; 2 s by default.
+    pub ping_interval: Duration,
+    /// MConnection pong timeout; 1.5 s by default.
+    pub pong_timeout: Duration,
+}
+
+impl Default for PartitionConfig {
+    fn default() -> Self {
+        Self {
+            hold: Duration::from_secs(8),
+            restarts: 2,
+            down: Duration::from_secs(1),
+            recover_limit: Duration::from_secs(30),
+            ping_interval: Duration::from_secs(2),
+            pong_timeout: Duration::from_millis(1500),
+        }
+    }
+}
+
+impl PartitionConfig {
+    /// Sets the split's length.
+    pub fn hold(&mut self, d: Duration) -> &mut Self {
+        self.hold = d;
+        self
+    }
+    /// Sets how many nodes are restarted.
+    pub fn restarts(&mut self, n: usize) -> &mut Self {
+        self.restarts = n;
+        self
+    }
+    /// Sets how long restarted nodes stay down.
+    pub fn down(&mut self, d: Duration) -> &mut Self {
+        self.down = d;
+        self
+    }
+    /// Sets the longest wait for re-convergence.
+    pub fn recover_limit(&mut self, d: Duration) -> &mut Self {
+        self.recover_limit = d;
+        self
+    }
 }
 
 impl Default for TestnetConfig {
@@ -202,6 +330,9 @@ impl Default for TestnetConfig {
             go_nodes: 0,
             go_shim: None,
             network: "testnet".to_owned(),
+            netns: None,
+            scenario: Scenario::Steady,
+            ban_time: BAN_TIME,
         }
     }
 }
@@ -287,6 +418,21 @@ impl TestnetConfig {
         self.network = id.into();
         self
     }
+    /// Sets netns mode (`Some`) with its link shaping, or loopback (`None`).
+    pub fn netns(&mut self, options: Option<NetnsOptions>) -> &mut Self {
+        self.netns = options;
+        self
+    }
+    /// Sets the scenario.
+    pub fn scenario(&mut self, scenario: Scenario) -> &mut Self {
+        self.scenario = scenario;
+        self
+    }
+    /// Sets the PEX ban time.
+    pub fn ban_time(&mut self, d: Duration) -> &mut Self {
+        self.ban_time = d;
+        self
+    }
     /// The outbound target of every node but the seed: `outbound_target`, capped at
     /// `nodes - 2` (the other nodes but the seed).
     pub fn target(&self) -> usize {
@@ -308,6 +454,35 @@ impl TestnetConfig {
             return Err(TestnetError::Config {
                 reason: "the outbound target must be at least 1".to_owned(),
             });
+        }
+        if self.netns.is_some() && self.go_nodes > 0 {
+            return Err(TestnetError::Config {
+                reason: "Go nodes do not run in netns mode".to_owned(),
+            });
+        }
+        if let Scenario::Partition(p) = &self.scenario {
+            if self.netns.is_none() {
+                return Err(TestnetError::Config {
+                    reason: "the partition scenario needs netns mode (--netns)".to_owned(),
+                });
+            }
+            if p.restarts >= self.nodes {
+                return Err(TestnetError::Config {
+                    reason: format!("{} restarts with {} nodes", p.restarts, self.nodes),
+                });
+            }
+            if p.pong_timeout >= p.ping_interval {
+                return Err(TestnetError::Config {
+                    reason: "the pong timeout must be under the ping interval".to_owned(),
+                });
+            }
+        }
+        if let Some(o) = &self.netns {
+            if o.loss_pct.is_some_and(|l| !(0.0..=100.0).contains(&l)) {
+                return Err(TestnetError::Config {
+                    reason: "the loss must be a percentage (0 to 100)".to_owned(),
+                });
+            }
         }
         Ok(())
     }
@@ -404,6 +579,10 @@ pub struct Summary {
     pub go_peers: Vec<GoPeers>,
     /// The chain ID every node used.
     pub network: String,
+    /// Netns mode's network (`None` on loopback).
+    pub netns: Option<NetnsSummary>,
+    /// The partition scenario's course and recovery (`None` without it).
+    pub partition: Option<PartitionSummary>,
     /// Peers over time.
     #[serde(skip)]
     pub peer_series: Vec<PeerSample>,
@@ -413,6 +592,85 @@ pub struct Summary {
     /// Final topology: (from, to) for every outbound connection (the seed's included).
     #[serde(skip)]
     pub edges: Vec<(usize, usize)>,
+}
+
+/// Netns mode's network, for the summary.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct NetnsSummary {
+    /// The nodes' subnet (`A.B.0.0/16`; node `i` is host `i + 1`).
+    pub subnet: String,
+    /// The run tag in the names of the namespaces, veths and bridges.
+    pub tag: String,
+    /// Whether the switches' duplicate-IP filter was on (always, in netns mode).
+    pub duplicate_ip_filter: bool,
+    /// Added one-way delay, milliseconds.
+    pub delay_ms: Option<u32>,
+    /// Added loss, percent.
+    pub loss_pct: Option<f64>,
+    /// Rate cap (`tc` syntax).
+    pub rate: Option<String>,
+}
+
+/// The partition scenario's course, for the summary. Times count from the event (the heal,
+/// the restarts); `None` where the run ended (or the wait hit the limit) first.
+#[derive(Clone, Debug, Default, Serialize)]
+#[non_exhaustive]
+pub struct PartitionSummary {
+    /// Seconds of the split.
+    pub hold_s: f64,
+    /// The nodes moved to the second bridge.
+    pub second_half: Vec<usize>,
+    /// Fewest peers (both directions, the seed left out) of any node at the end of the split.
+    pub peers_min_split: Option<usize>,
+    /// Connections still crossing the split at its end (stalled, not yet timed out).
+    pub cross_connections_at_heal: Option<usize>,
+    /// Seconds from the heal until every node was at its target again.
+    pub heal_reconverge_s: Option<f64>,
+    /// Nodes (the seed left out) at their target when the post-heal wait ended.
+    pub nodes_at_target_after_heal: usize,
+    /// The nodes stopped and restarted.
+    pub restarted: Vec<usize>,
+    /// Addresses each restarted node loaded from its address book file.
+    pub restarted_loaded: Vec<usize>,
+    /// Seconds from the restarts until every node was at its target again.
+    pub restart_reconverge_s: Option<f64>,
+    /// Nodes (the seed left out) at their target when the post-restart wait ended.
+    pub nodes_at_target_after_restart: usize,
+    /// Whether the scenario ran to its end (before the run did).
+    pub completed: bool,
+}
+
+/// Where the partition scenario is.
+enum Phase {
+    /// Waiting for the first convergence.
+    Converging,
+    /// Split until then.
+    Split(Instant),
+    /// Healed at then; waiting for re-convergence.
+    Healed(Instant),
+    /// The restarted nodes are down until then.
+    Down(Instant),
+    /// Restarted at then; waiting for re-convergence.
+    Restarted(Instant),
+    /// Over (or no scenario).
+    Done,
+}
+
+/// Connections (counted once per direction a node sees them) between a node in `second` and
+/// one outside it.
+fn cross_connections(net: &Testnet, second: &[usize]) -> usize {
+    let ids = net.ids();
+    net.running()
+        .map(|(i, nd)| {
+            nd.switch
+                .peers()
+                .iter()
+                .filter_map(|p| ids.iter().position(|id| *id == p.id()))
+                .filter(|j| second.contains(&i) != second.contains(j))
+                .count()
+        })
+        .sum()
 }
 
 impl Summary {
@@ -455,7 +713,7 @@ pub async fn run(
         }
     };
     let config = &config;
-    let net = Testnet::start(config).await?;
+    let mut net = Testnet::start(config).await?;
     let mut go = match &shim {
         Some(shim) => GoNodes::start(config, shim, &net).await?,
         None => GoNodes::default(),
@@ -491,6 +749,20 @@ pub async fn run(
     let mut interrupted = false;
     let payload = bytes::Bytes::from(vec![0xA5u8; config.msg_size]);
     let mut sends = tokio::task::JoinSet::new();
+    let scenario = match &config.scenario {
+        Scenario::Partition(p) => Some(p.clone()),
+        Scenario::Steady => None,
+    };
+    let mut phase = match scenario {
+        Some(_) => Phase::Converging,
+        None => Phase::Done,
+    };
+    let mut partition = scenario.as_ref().map(|p| PartitionSummary {
+        hold_s: p.hold.as_secs_f64(),
+        second_half: (n / 2..n).collect(),
+        restarted: (n - p.restarts..n).collect(),
+        ..PartitionSummary::default()
+    });
     let delivered_now = |net: &Testnet| -> (u64, u64) {
         net.running()
             .filter(|(i, _)| *i != 0)
@@ -513,7 +785,57 @@ pub async fn run(
         if convergence.is_none() && converged_nodes == gossipers && go_converged == go.len() {
             convergence = Some(now - epoch);
         }
-        if gossip_start.is_none() && (convergence.is_some() || now >= gossip_deadline) {
+        if let (Some(p), Some(ps)) = (&scenario, &mut partition) {
+            let at_target = converged_nodes == gossipers;
+            match phase {
+                Phase::Converging if convergence.is_some() => {
+                    tracing::info!(second = ?ps.second_half, "partition: splitting the network");
+                    net.partition(&ps.second_half)?;
+                    phase = Phase::Split(now + p.hold);
+                }
+                Phase::Split(until) if now >= until => {
+                    let peers = peer_counts(&net);
+                    ps.peers_min_split = peers.get(1..).and_then(|p| p.iter().copied().min());
+                    ps.cross_connections_at_heal = Some(cross_connections(&net, &ps.second_half));
+                    tracing::info!("partition: healing");
+                    net.heal()?;
+                    phase = Phase::Healed(now);
+                }
+                Phase::Healed(since) if at_target || now - since >= p.recover_limit => {
+                    if at_target {
+                        ps.heal_reconverge_s = Some((now - since).as_secs_f64());
+                    }
+                    ps.nodes_at_target_after_heal = converged_nodes;
+                    tracing::info!(restarted = ?ps.restarted, "partition: stopping nodes");
+                    for &i in &ps.restarted {
+                        net.stop_node(i).await;
+                    }
+                    phase = Phase::Down(Instant::now() + p.down);
+                }
+                Phase::Down(until) if now >= until => {
+                    for &i in &ps.restarted {
+                        ps.restarted_loaded.push(net.restart_node(i).await?);
+                    }
+                    phase = Phase::Restarted(Instant::now());
+                }
+                Phase::Restarted(since) if at_target || now - since >= p.recover_limit => {
+                    if at_target {
+                        ps.restart_reconverge_s = Some((now - since).as_secs_f64());
+                    }
+                    ps.nodes_at_target_after_restart = converged_nodes;
+                    ps.completed = true;
+                    tracing::info!("partition: scenario over, gossip next");
+                    phase = Phase::Done;
+                }
+                _ => {}
+            }
+        }
+        let scenario_done = matches!(phase, Phase::Done);
+        let may_gossip = match scenario {
+            Some(_) => scenario_done,
+            None => convergence.is_some() || now >= gossip_deadline,
+        };
+        if gossip_start.is_none() && may_gossip {
             gossip_start = Some(now);
             next_send.fill(now);
             if let Some(g) = config.gossip_for {
@@ -604,6 +926,14 @@ pub async fn run(
     series.push(peer_sample((finished - epoch).as_secs_f64(), non_seed));
     let peers_min = non_seed.iter().copied().min().unwrap_or(0);
     let go_peers = go.peers(&net);
+    let netns_summary = net.netns().map(|ns| NetnsSummary {
+        subnet: ns.subnet_str(),
+        tag: ns.tag().to_owned(),
+        duplicate_ip_filter: true,
+        delay_ms: config.netns.as_ref().and_then(|o| o.delay_ms),
+        loss_pct: config.netns.as_ref().and_then(|o| o.loss_pct),
+        rate: config.netns.as_ref().and_then(|o| o.rate.clone()),
+    });
     go.stop().await;
     net.stop().await;
     let gossip_s = gossip_start.map_or(0.0, |s| (finished - s).as_secs_f64());
@@ -639,6 +969,8 @@ pub async fn run(
         go_nodes: go_peers.len(),
         go_peers,
         network: config.network.clone(),
+        netns: netns_summary,
+        partition,
         peer_series: series,
         latencies_us: latencies,
         edges,
