@@ -405,7 +405,9 @@ impl Drop for DelayLine {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Err(e) = self.event.trigger() {
-            eprintln!("bench: delay line: cannot signal its threads to stop ({e}); they will see the flag");
+            eprintln!(
+                "bench: delay line: cannot signal its threads to stop ({e}); they will see the flag"
+            );
         }
         for t in self.threads.drain(..) {
             if t.join().is_err() {
@@ -479,7 +481,9 @@ fn write_side(
         match to.send(&packet) {
             Ok(_) => {
                 counts.packets.fetch_add(1, Ordering::Relaxed);
-                counts.bytes.fetch_add(packet.len() as u64, Ordering::Relaxed);
+                counts
+                    .bytes
+                    .fetch_add(packet.len() as u64, Ordering::Relaxed);
             }
             Err(_) => {
                 counts.unwritten.fetch_add(1, Ordering::Relaxed);
@@ -499,5 +503,65 @@ mod tests {
         // The queue limit is twice the bandwidth-delay product in bytes.
         let bdp_bytes = u64::from(RATE_MBIT) * 1_000_000 / 8 * u64::from(2 * DELAY_MS) / 1000;
         assert_eq!(serialization(2 * bdp_bytes as usize), queue_limit());
+    }
+
+    /// The link as the bench uses it: the round trip is near 50 ms and bulk TCP goes no faster
+    /// than the rate. Needs root, `ip` and either netem or `/dev/net/tun`; says so and passes
+    /// where the link cannot be set up at all.
+    #[test]
+    fn the_link_has_the_delay_and_the_rate() -> anyhow::Result<()> {
+        let mut link = match Link::new() {
+            Ok(link) => link,
+            Err(e) => {
+                eprintln!("no emulated link here, not tested: {e:#}");
+                return Ok(());
+            }
+        };
+        if let Mode::Undelayed(why) = &link.mode {
+            eprintln!("the link has no delay here, not tested: {why}");
+            return Ok(());
+        }
+        let rtt = link.calibrate()?;
+        assert!(RTT_OK.contains(&rtt), "round trip {rtt:?}");
+
+        let (mut a, mut b) = link.tcp_pair()?;
+        for s in [&a, &b] {
+            s.set_nonblocking(false)?;
+        }
+        let total = 4usize << 20;
+        let started = Instant::now();
+        let sender = std::thread::spawn(move || -> std::io::Result<()> {
+            let chunk = vec![7u8; 64 << 10];
+            for _ in 0..total / chunk.len() {
+                a.write_all(&chunk)?;
+            }
+            Ok(())
+        });
+        let mut got = 0;
+        let mut buf = vec![0u8; 64 << 10];
+        while got < total {
+            let n = b.read(&mut buf)?;
+            assert!(n > 0, "the link closed after {got} bytes");
+            got += n;
+        }
+        let elapsed = started.elapsed();
+        sender.join().map_err(|_| anyhow!("sender panicked"))??;
+        let rate = total as f64 * 8.0 / elapsed.as_secs_f64() / 1e6;
+        eprintln!(
+            "{total} bytes in {elapsed:?}: {rate:.1} Mbit/s; {:?}",
+            link.stats()
+        );
+        // IP and TCP headers come on top of the payload, so the payload rate is below the cap.
+        assert!(
+            rate < f64::from(RATE_MBIT),
+            "{rate:.1} Mbit/s over a {RATE_MBIT} Mbit/s link"
+        );
+        // At least one round trip per window, and the window has to open from scratch.
+        assert!(
+            elapsed > Duration::from_millis(u64::from(4 * DELAY_MS)),
+            "{elapsed:?}"
+        );
+        drop(link);
+        Ok(())
     }
 }
