@@ -98,8 +98,8 @@ struct Args {
     /// Partition scenario: nodes (the last ones) stopped and restarted after the heal.
     #[arg(long, default_value_t = 2)]
     restarts: usize,
-    /// Seconds the PEX bans an address it finds bad (the reference: 24 h). A dial cut short
-    /// during the handshake (a simultaneous dial refused by the duplicate-IP filter) counts.
+    /// Seconds the PEX bans an address it finds bad: a misbehaving peer, an address where
+    /// another node answers (the reference: 24 h).
     #[arg(long, default_value_t = 30.0)]
     ban_time: f64,
 }

@@ -70,14 +70,10 @@
 //! heals after a hold, the run waits for every node to be at its target again, stops and
 //! restarts a couple of nodes (their address books reloaded) and waits again; then gossip
 //! runs on the recovered network. [`Summary::partition`] reports each step
-//! ([`PartitionSummary`]). After a heal both sides of many pairs dial each other at once;
-//! the duplicate-IP filter refuses the second connection mid-handshake, the PEX of the
-//! dialer counts that as an authentication failure and bans the address for
-//! [`TestnetConfig::ban_time`], which is what a slow recovery usually waits for. (CometBFT
-//! v0.38's PEX only marks an attempt there: its `markAddrInBookBasedOnErr` bans on
-//! `ErrSwitchAuthenticationFailure`, which its transport never returns.) The same happens
-//! during the first discovery: 16 nodes in netns mode with the default 30 s ban may not all
-//! reach their target within a 30 s run, and do within about 10 s with a 3 s ban.
+//! ([`PartitionSummary`]). After a heal both sides of many pairs dial each other at once,
+//! and the duplicate-IP filter refuses one of each pair mid-handshake; the dialer's PEX
+//! counts that as a failed attempt (it bans an address only when another node answers
+//! there), so the pair settles on the connection that got through.
 //!
 //! [`run`] drives it and returns a [`Summary`]; progress goes to a callback as [`Snapshot`]s.
 //! With [`TestnetConfig::metrics_port`] each node's switch metrics are served over HTTP
@@ -231,10 +227,8 @@ pub struct TestnetConfig {
     pub netns: Option<NetnsOptions>,
     /// What happens after convergence, before gossip; [`Scenario::Steady`] by default.
     pub scenario: Scenario,
-    /// How long the PEX bans an address it finds bad; [`BAN_TIME`] by default. Note that a
-    /// dial the other side cuts short during the handshake (a simultaneous dial losing to
-    /// the duplicate-IP filter, the handshake rate limit) counts as an authentication failure
-    /// and bans the address, which netns mode (duplicate-IP filter on) sees after a heal.
+    /// How long the PEX bans an address it finds bad (a peer that misbehaves, an address
+    /// where another node answers); [`BAN_TIME`] by default.
     pub ban_time: Duration,
 }
 
