@@ -210,21 +210,25 @@ fn small_gossip_networks_agree_event_for_event() {
 }
 
 #[test]
-fn two_hundred_switches_twice_the_same() {
+fn two_hundred_switches_twice_the_same_and_another_seed_differs() {
     let (nodes, originals) = (200, 1);
     let a = run(2026, nodes, 4, originals, false);
     let b = run(2026, nodes, 4, originals, false);
-    for r in [&a, &b] {
+    let c = run(2027, nodes, 4, originals, false);
+    for (seed, r) in [(2026, &a), (2026, &b), (2027, &c)] {
         println!(
-            "{nodes} switches: {:?} simulated in {:?} wall, {} trace events, peak RSS {} MiB",
+            "{nodes} switches, seed {seed}: trace {}, {} trace events, {:?} simulated in {:?} \
+             wall, peak RSS {} MiB",
+            r.hash,
+            r.trace_events,
             r.virtual_time,
             r.wall,
-            r.trace_events,
             peak_rss_mib().map_or("?".into(), |m| m.to_string())
         );
     }
     assert_eq!(a.hash, b.hash);
     assert_eq!(a.trace_events, b.trace_events);
+    assert_ne!(a.hash, c.hash, "another seed gave the same trace");
     // The flood reached everyone.
     assert!(
         a.seen.iter().all(|s| *s == nodes * originals),
