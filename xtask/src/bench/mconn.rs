@@ -25,6 +25,9 @@
 //!   TUN devices; its measured round trip is printed and must be 45 to 70 ms), against plain
 //!   SecretStreams on the same link and the idle latency on it. Run only as root with `ip` and
 //!   `tc`; printed as skipped otherwise.
+//! - `throughput_64k_wan_paced`, `latency_p99_loaded_wan_paced`, `latency_p50_loaded_wan_paced`:
+//!   the same with the MConnection's send rate at 80 % of the link's rate, so that the queue
+//!   forms in the sender's scheduler (where priorities act) instead of the link's buffer.
 //! - `idle_conn_bytes`: heap bytes held by one established, idle connection (SecretConnection
 //!   plus MConnection with the channels of a v0.38 full node, `reference::full_node()`, both
 //!   tasks spawned and parked), counted by the allocator over many connections. Reference
@@ -197,6 +200,7 @@ fn wan(report: &mut Report, scale: Scale, link: &netem::Link) -> anyhow::Result<
         ours.push(mconn_throughput(link.tcp_pair()?, size, total / size)?);
         plain.push(secretconn_throughput(link.tcp_pair()?, PLAIN_WRITE, total)?);
     }
+    let plain_best = plain.clone();
     report.line(
         SUITE,
         "throughput_64k_wan",
@@ -231,6 +235,52 @@ fn wan(report: &mut Report, scale: Scale, link: &netem::Link) -> anyhow::Result<
     report.line(
         SUITE,
         "latency_p50_loaded_wan",
+        low(&loaded, |p| p.p50),
+        "us",
+        "latency_p50_idle_wan",
+        low(&idle, |p| p.p50),
+    );
+    // The same with the MConnection's send rate at 80 % of the link's: the queue stays in
+    // the sender's scheduler, where priorities act, instead of the link's buffer.
+    let paced = u64::from(netem::RATE_MBIT) * 1_000_000 / 8 * 8 / 10;
+    let (mut ours, mut loaded) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        ours.push(mconn_throughput_at(
+            link.tcp_pair()?,
+            size,
+            total / size,
+            paced,
+        )?);
+        loaded.push(latency_at(
+            link.tcp_pair()?,
+            probes,
+            true,
+            Sockets::Transport { rates: paced },
+            paced,
+        )?);
+    }
+    eprintln!(
+        "bench: mconn/*_wan_paced: the MConnection send rate at {paced} B/s, 80 % of the link"
+    );
+    report.line(
+        SUITE,
+        "throughput_64k_wan_paced",
+        best(ours),
+        "MiB/s",
+        "secretconn",
+        best(plain_best),
+    );
+    report.line(
+        SUITE,
+        "latency_p99_loaded_wan_paced",
+        low(&loaded, |p| p.p99),
+        "us",
+        "latency_p99_idle_wan",
+        low(&idle, |p| p.p99),
+    );
+    report.line(
+        SUITE,
+        "latency_p50_loaded_wan_paced",
         low(&loaded, |p| p.p50),
         "us",
         "latency_p50_idle_wan",
@@ -363,11 +413,24 @@ fn mconn_throughput(
     size: usize,
     count: usize,
 ) -> anyhow::Result<f64> {
+    mconn_throughput_at(pair, size, count, 0)
+}
+
+/// [`mconn_throughput`] with the sender's MConnection send rate at `rate` bytes per second
+/// (0 = unlimited) and the transport's default sockets for it.
+fn mconn_throughput_at(
+    pair: (StdStream, StdStream),
+    size: usize,
+    count: usize,
+    rate: u64,
+) -> anyhow::Result<f64> {
     let d = two_sides(
         pair,
-        TRANSPORT,
+        Sockets::Transport { rates: rate },
         move |s, go| async move {
-            let (conn, _rx) = spawn_mconn(s, &throughput_channel(size), unlimited())?;
+            let mut config = unlimited();
+            config.send_rate(rate);
+            let (conn, _rx) = spawn_mconn(s, &throughput_channel(size), config)?;
             let msg = Bytes::from(vec![0x5a; size]);
             go.wait();
             for _ in 0..count {
@@ -493,6 +556,17 @@ fn latency(
     loaded: bool,
     sockets: Sockets,
 ) -> anyhow::Result<Percentiles> {
+    latency_at(pair, probes, loaded, sockets, 0)
+}
+
+/// [`latency`] with both MConnections' send rate at `rate` bytes per second (0 = unlimited).
+fn latency_at(
+    pair: (StdStream, StdStream),
+    probes: usize,
+    loaded: bool,
+    sockets: Sockets,
+    rate: u64,
+) -> anyhow::Result<Percentiles> {
     let channels = [
         ChannelDescriptor::new(BULK, 1)
             .send_queue_capacity(10)
@@ -500,7 +574,9 @@ fn latency(
         ChannelDescriptor::new(PROBE, 10).send_queue_capacity(10),
     ];
     let mut config = unlimited();
-    config.flush_throttle(Duration::from_millis(10));
+    config
+        .flush_throttle(Duration::from_millis(10))
+        .send_rate(rate);
     let base = Instant::now();
     let (c1, c2) = (channels.clone(), channels);
     let (k1, k2) = (config.clone(), config);
