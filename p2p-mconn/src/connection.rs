@@ -16,6 +16,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -696,15 +697,25 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         let deadline = core.poll_timeout(now);
 
         match transmit {
-            Some(Transmit::Write) => tokio::select! {
-                biased;
-                r = io.write(core.pending()) => match r? {
-                    0 => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
-                    n => core.handle_written(n),
-                },
-                () = shared.wake_control.notified() => {}
-                () = sleep_until(deadline) => {}
-            },
+            Some(Transmit::Write) => {
+                // Whether the stream was not ready at once (see `handle_written`).
+                let mut waited = false;
+                let pending = core.pending();
+                let write = std::future::poll_fn(|cx| {
+                    let r = Pin::new(&mut io).poll_write(cx, pending);
+                    waited |= r.is_pending();
+                    r
+                });
+                tokio::select! {
+                    biased;
+                    r = write => match r? {
+                        0 => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                        n => core.handle_written(n, waited),
+                    },
+                    () = shared.wake_control.notified() => {}
+                    () = sleep_until(deadline) => {}
+                }
+            }
             Some(Transmit::Flush) => tokio::select! {
                 biased;
                 r = io.flush() => {

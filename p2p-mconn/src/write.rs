@@ -18,12 +18,20 @@ use crate::limiter::TokenBucket;
 use crate::packet::{PING_BYTES, PONG_BYTES};
 use crate::scheduler::Scheduler;
 
-/// Size of the write batch: packets are handed to the stream in chunks of about this size
-/// (at most one packet more). 16 KiB, where the reference buffers 64 KiB
-/// (`minWriteBufferSize`): the scheduler picks the channel of each packet when it goes into
-/// the batch, so a high-priority message that arrives while the stream is busy waits behind
-/// at most one batch of bulk here, a quarter of the reference's (see the crate's `manual`).
+/// Size of the write batch while the stream pushes back: packets are handed to the stream in
+/// chunks of about this size (at most one packet more). 16 KiB, where the reference buffers
+/// 64 KiB (`minWriteBufferSize`): the scheduler picks the channel of each packet when it goes
+/// into the batch, so a high-priority message that arrives while the stream is busy waits
+/// behind at most one batch of bulk here, a quarter of the reference's (see the crate's
+/// `manual`).
 pub const WRITE_BUFFER_SIZE: usize = 16 * 1024;
+
+/// Largest write batch: 64 KiB, the reference's buffer. While the stream takes every batch
+/// at once (nothing queues on the way: the sender is the bottleneck), the batch doubles up
+/// to this, which saves per-write costs; the first write that has to wait for the stream
+/// brings it back to [`WRITE_BUFFER_SIZE`], so that when a queue forms downstream the
+/// scheduler again chooses late.
+pub const MAX_WRITE_BATCH: usize = 64 * 1024;
 
 /// What a channel's send queue holds when the core asks for its next message.
 #[derive(Debug)]
@@ -75,6 +83,8 @@ pub(crate) struct WriteCore {
     reader: ReaderClock,
     /// Bytes not yet accepted by the stream. Allocated in full only while data flows.
     buf: BytesMut,
+    /// The current batch size, between [`WRITE_BUFFER_SIZE`] and [`MAX_WRITE_BATCH`].
+    batch: usize,
     /// Positions in the outgoing byte stream: bytes ever queued, accepted by the stream, and
     /// covered by a completed flush.
     queued: u64,
@@ -121,6 +131,7 @@ impl WriteCore {
             bucket: TokenBucket::new(settings.send_rate, now),
             reader: ReaderClock::default(),
             buf: BytesMut::new(),
+            batch: WRITE_BUFFER_SIZE,
             queued: 0,
             written: 0,
             flushed: 0,
@@ -222,17 +233,17 @@ impl WriteCore {
     /// Adds data packets until the buffer is full, nothing is queued, or the limit says wait.
     fn fill(&mut self, now: Instant, src: &mut impl Source) {
         self.limited_until = None;
-        while self.buf.len() < WRITE_BUFFER_SIZE {
+        while self.buf.len() < self.batch {
             self.sources_open = self.refill(src);
             let Some(idx) = self.sched.pick() else { break };
             if let Some(at) = self.bucket.ready_at(now) {
                 self.limited_until = Some(at);
                 break;
             }
-            if self.buf.capacity() < WRITE_BUFFER_SIZE {
+            if self.buf.capacity() < self.batch {
                 // Room for a last packet past the threshold, so the buffer never grows.
                 self.buf
-                    .reserve(WRITE_BUFFER_SIZE + self.max_wire - self.buf.len());
+                    .reserve(self.batch + self.max_wire - self.buf.len());
             }
             let sent = self.sched.encode_next(idx, &mut self.buf);
             self.queued += sent.wire_len as u64;
@@ -289,7 +300,7 @@ impl WriteCore {
             });
         }
         // A full buffer goes out whatever the throttle.
-        if self.buf.len() >= WRITE_BUFFER_SIZE {
+        if self.buf.len() >= self.batch {
             return Some(Transmit::Write);
         }
         // Nothing more to add now (idle or rate-limited): flush what there is, at most once
@@ -323,10 +334,20 @@ impl WriteCore {
     }
 
     /// The stream accepted the first `n` bytes of [`pending`](Self::pending).
-    pub(crate) fn handle_written(&mut self, n: usize) {
+    ///
+    /// `waited` says whether the stream made the write wait (it was not ready at once): then
+    /// a queue is forming downstream and the batch goes back to [`WRITE_BUFFER_SIZE`]; a full
+    /// batch taken at once doubles it, up to [`MAX_WRITE_BATCH`].
+    pub(crate) fn handle_written(&mut self, n: usize, waited: bool) {
+        let full = self.buf.len() >= self.batch;
         let n = n.min(self.buf.len());
         self.buf.advance(n);
         self.written += n as u64;
+        if waited {
+            self.batch = WRITE_BUFFER_SIZE;
+        } else if full && self.buf.is_empty() {
+            self.batch = (self.batch * 2).min(MAX_WRITE_BATCH);
+        }
     }
 
     /// A flush of the stream completed.
@@ -402,7 +423,7 @@ mod tests {
                 Some(Transmit::Write) => {
                     out.extend_from_slice(c.pending());
                     let n = c.pending().len();
-                    c.handle_written(n);
+                    c.handle_written(n, false);
                 }
                 Some(Transmit::Flush) => c.handle_flushed(now),
                 Some(Transmit::Shutdown) | None => return out,
@@ -514,7 +535,7 @@ mod tests {
         assert_eq!(c.poll_transmit(t0, &mut q), Some(Transmit::Write));
         assert!(c.pending().len() <= WRITE_BUFFER_SIZE + 1040);
         for _ in 0..100 {
-            c.handle_written(1000);
+            c.handle_written(1000, true);
             assert_eq!(c.poll_transmit(t0, &mut q), Some(Transmit::Write));
         }
         // The vote arrives: it goes out after what is batched already, no later.
@@ -526,10 +547,41 @@ mod tests {
         let mut out = Vec::new();
         while out.len() < ahead + vote {
             out.extend_from_slice(&c.pending()[..1000.min(c.pending().len())]);
-            c.handle_written(1000);
+            c.handle_written(1000, true);
             c.poll_transmit(t0, &mut q);
         }
         assert_eq!(&out[ahead + vote - 4..ahead + vote], b"vote");
+    }
+
+    #[test]
+    fn the_batch_grows_while_the_stream_keeps_up_and_shrinks_when_it_pushes_back() {
+        let t0 = Instant::now();
+        let mut c = core(t0, 0);
+        let bulk = (0..64).map(|_| Bytes::from(vec![1; 64 << 10])).collect();
+        let mut q = Queues(vec![bulk], false);
+        let batch = |c: &mut WriteCore, q: &mut Queues| {
+            assert_eq!(c.poll_transmit(t0, q), Some(Transmit::Write));
+            c.pending().len()
+        };
+        let first = batch(&mut c, &mut q);
+        assert!((WRITE_BUFFER_SIZE..WRITE_BUFFER_SIZE + 1040).contains(&first));
+        // Every batch taken whole and at once: 16, 32, 64 KiB, then no more.
+        let mut sizes = vec![first];
+        for _ in 0..4 {
+            let n = c.pending().len();
+            c.handle_written(n, false);
+            sizes.push(batch(&mut c, &mut q));
+        }
+        let kib: Vec<usize> = sizes.iter().map(|n| n >> 10).collect();
+        assert_eq!(kib, [16, 32, 64, 64, 64], "{sizes:?}");
+        assert!(sizes.iter().all(|&n| n < MAX_WRITE_BATCH + 1040));
+        // A write that had to wait: the next batch is small again.
+        let n = c.pending().len();
+        c.handle_written(n, true);
+        assert_eq!(batch(&mut c, &mut q) >> 10, 16);
+        // A partial write taken at once does not grow it either (the stream is filling up).
+        c.handle_written(100, false);
+        assert_eq!(batch(&mut c, &mut q) >> 10, 16);
     }
 
     #[test]

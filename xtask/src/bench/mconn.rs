@@ -7,7 +7,7 @@
 //!   loop and the write task, the receiver's the read task and the receiving loop). The clock
 //!   runs from the first `send` until the receiver has taken the last message. References:
 //!   `secretconn` (plain `SecretStream`s in the same harness moving the same total bytes in
-//!   writes of 64 KiB, the size of the MConnection's own writes to its SecretStream, and reads
+//!   writes of 64 KiB, the MConnection's largest write batch, and reads
 //!   of 64 KiB: what the MConnection adds is the difference) and `go-cometbft` (the shim's
 //!   `bench-mconn`: two reference MConnections, same messages, rates 0, flush throttle 100 ms).
 //! - `latency_p99_loaded`: p99 latency, in µs, of 100-byte messages on a priority-10 channel
@@ -18,7 +18,12 @@
 //!   throttle's (with probes closer than the throttle, an idle link holds each one back until
 //!   the throttle allows a flush, in the reference too). Reference `go-cometbft` for
 //!   `latency_p99_loaded`: the shim's `bench-mconn-latency`, two reference MConnections under
-//!   the same load (Go's sockets, the kernel's defaults).
+//!   the same load (Go's sockets, the kernel's defaults). Reference `latency_p99_separate_conn`
+//!   (and `latency_p50_separate_conn`): the same load, with the probes on a second connection
+//!   between the same two threads that carries nothing else. No scheduling inside a connection
+//!   can do better than a connection of its own, so this is the machine's floor under the load
+//!   (CPU time, task scheduling and the kernel, with both cores busy moving the bulk); where
+//!   `latency_p99_loaded` is near it and far above `latency_p99_idle`, the gap is the machine's.
 //! - `throughput_64k_wan`, `latency_p99_loaded_wan`, `latency_p50_loaded_wan`: the same over an
 //!   emulated long link (`netem`: two network namespaces, 100 Mbit/s and 25 ms each way, by
 //!   the netem qdisc on a veth where the kernel has it, else by a userspace delay line between
@@ -108,10 +113,16 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
     let mut loaded = Vec::new();
     // The same load on the kernel's default sockets: what the socket sizing buys.
     let mut kernel = Vec::new();
+    // The same load, the probes on a second connection that carries nothing else: the
+    // machine's own delay under this load (two cores busy with the bulk), which no
+    // scheduling inside a connection can go below.
+    let mut separate = Vec::new();
     for _ in 0..scale.reps() {
         idle.push(latency(tcp_pair(true)?, probes, false, TRANSPORT)?);
         loaded.push(latency(tcp_pair(true)?, probes, true, TRANSPORT)?);
         kernel.push(latency(tcp_pair(true)?, probes, true, Sockets::Kernel)?);
+        let pairs = vec![tcp_pair(true)?, tcp_pair(true)?];
+        separate.push(latency_at(pairs, probes, true, TRANSPORT, 0)?);
     }
     // The least disturbed run: the lowest percentiles.
     let low = |xs: &[Percentiles], f: fn(&Percentiles) -> f64| {
@@ -137,6 +148,14 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
         "us",
         "latency_p99_idle",
         low(&idle, |p| p.p99),
+    );
+    report.line(
+        SUITE,
+        "latency_p99_loaded",
+        low(&loaded, |p| p.p99),
+        "us",
+        "latency_p99_separate_conn",
+        low(&separate, |p| p.p99),
     );
     match &go {
         Some(bin) => {
@@ -166,6 +185,14 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
         "us",
         "latency_p50_idle",
         low(&idle, |p| p.p50),
+    );
+    report.line(
+        SUITE,
+        "latency_p50_loaded",
+        low(&loaded, |p| p.p50),
+        "us",
+        "latency_p50_separate_conn",
+        low(&separate, |p| p.p50),
     );
 
     match netem::Link::new() {
@@ -252,7 +279,7 @@ fn wan(report: &mut Report, scale: Scale, link: &netem::Link) -> anyhow::Result<
             paced,
         )?);
         loaded.push(latency_at(
-            link.tcp_pair()?,
+            vec![link.tcp_pair()?],
             probes,
             true,
             Sockets::Transport { rates: paced },
@@ -362,7 +389,7 @@ async fn handshake(
 /// the SecretConnection to the other already established over `pair`, set up as `sockets`
 /// says; returns the time from the start signal until `recv` finished.
 fn two_sides<S, SF, R, RF>(
-    (a, b): (StdStream, StdStream),
+    pair: (StdStream, StdStream),
     sockets: Sockets,
     send: S,
     recv: R,
@@ -373,25 +400,56 @@ where
     R: FnOnce(Secret, Arc<Barrier>) -> RF + Send + 'static,
     RF: Future<Output = anyhow::Result<Instant>> + Send + 'static,
 {
-    // Handshake first (both sides need each other), then the start signal.
+    fn one(v: Vec<Secret>) -> anyhow::Result<Secret> {
+        v.into_iter().next().ok_or_else(|| anyhow!("no connection"))
+    }
+    two_sides_n(
+        vec![pair],
+        sockets,
+        move |v, go| async move { send(one(v)?, go).await },
+        move |v, go| async move { recv(one(v)?, go).await },
+    )
+}
+
+/// [`two_sides`] with a SecretConnection over each of `pairs`, between the same two threads.
+fn two_sides_n<S, SF, R, RF>(
+    pairs: Vec<(StdStream, StdStream)>,
+    sockets: Sockets,
+    send: S,
+    recv: R,
+) -> anyhow::Result<Duration>
+where
+    S: FnOnce(Vec<Secret>, Arc<Barrier>) -> SF + Send + 'static,
+    SF: Future<Output = anyhow::Result<()>> + Send + 'static,
+    R: FnOnce(Vec<Secret>, Arc<Barrier>) -> RF + Send + 'static,
+    RF: Future<Output = anyhow::Result<Instant>> + Send + 'static,
+{
+    let (a, b): (Vec<StdStream>, Vec<StdStream>) = pairs.into_iter().unzip();
+    // Handshakes first (both sides need each other), then the start signal.
     let hs = Arc::new(Barrier::new(2));
     let go = Arc::new(Barrier::new(3));
     let (h1, h2, g1, g2) = (hs.clone(), hs, go.clone(), go.clone());
     let s = std::thread::spawn(move || {
         current_thread()?.block_on(async move {
-            let s = handshake(a, 1, sockets).await?;
+            let mut ss = Vec::new();
+            for tcp in a {
+                ss.push(handshake(tcp, 1, sockets).await?);
+            }
             h1.wait();
             // A task like any other: the future given to `block_on` is polled only between
             // batches of the runtime's tasks, which would delay it as no application's reactor
             // task is delayed.
-            tokio::spawn(send(s, g1)).await?
+            tokio::spawn(send(ss, g1)).await?
         })
     });
     let r = std::thread::spawn(move || {
         current_thread()?.block_on(async move {
-            let s = handshake(b, 2, sockets).await?;
+            let mut ss = Vec::new();
+            for tcp in b {
+                ss.push(handshake(tcp, 2, sockets).await?);
+            }
             h2.wait();
-            tokio::spawn(recv(s, g2)).await?
+            tokio::spawn(recv(ss, g2)).await?
         })
     });
     go.wait();
@@ -556,12 +614,16 @@ fn latency(
     loaded: bool,
     sockets: Sockets,
 ) -> anyhow::Result<Percentiles> {
-    latency_at(pair, probes, loaded, sockets, 0)
+    latency_at(vec![pair], probes, loaded, sockets, 0)
 }
 
 /// [`latency`] with both MConnections' send rate at `rate` bytes per second (0 = unlimited).
+/// With two pairs, the bulk goes over the first connection and the probes over the second,
+/// otherwise idle, between the same two threads: no scheduling inside a connection is
+/// involved, so what the probes wait is the machine's (CPU time, task scheduling, the
+/// kernel).
 fn latency_at(
-    pair: (StdStream, StdStream),
+    pairs: Vec<(StdStream, StdStream)>,
     probes: usize,
     loaded: bool,
     sockets: Sockets,
@@ -591,11 +653,16 @@ fn latency_at(
         bulk_got.clone(),
     );
     let started = Instant::now();
-    two_sides(
-        pair,
+    two_sides_n(
+        pairs,
         sockets,
-        move |s, go| async move {
-            let (conn, _rx) = spawn_mconn(s, &c1, k1)?;
+        move |ss, go| async move {
+            let mut conns = Vec::new();
+            for s in ss {
+                conns.push(spawn_mconn(s, &c1, k1.clone())?);
+            }
+            let (conn, _rx) = conns.first().ok_or_else(|| anyhow!("no connection"))?;
+            let probe_conn = &conns.last().ok_or_else(|| anyhow!("no connection"))?.0;
             let stop = Arc::new(AtomicBool::new(false));
             let bulk = loaded.then(|| {
                 let (conn, stop) = (conn.clone(), stop.clone());
@@ -620,20 +687,30 @@ fn latency_at(
                 let mut msg = vec![0u8; PROBE_LEN];
                 let t = base.elapsed().as_nanos() as u64;
                 msg[..8].copy_from_slice(&t.to_le_bytes());
-                conn.send(PROBE, msg).await?;
+                probe_conn.send(PROBE, msg).await?;
             }
             stop.store(true, Ordering::Relaxed);
             if let Some(b) = bulk {
                 b.abort();
             }
             // The receiver ends the run once it has every probe.
-            let _ = conn.closed().await;
+            let _ = probe_conn.closed().await;
             Ok(())
         },
-        move |s, go| async move {
-            let (conn, mut rx) = spawn_mconn(s, &c2, k2)?;
-            let mut probe_rx = rx.pop().ok_or_else(|| anyhow!("no probe channel"))?;
-            let mut bulk_rx = rx.pop().ok_or_else(|| anyhow!("no bulk channel"))?;
+        move |ss, go| async move {
+            let mut conns = Vec::new();
+            for s in ss {
+                conns.push(spawn_mconn(s, &c2, k2.clone())?);
+            }
+            ensure!(matches!(conns.len(), 1 | 2), "{} connections", conns.len());
+            let handles: Vec<MConnection> = conns.iter().map(|(c, _)| c.clone()).collect();
+            let (_, mut rx) = conns.swap_remove(0);
+            // Channel receivers in order: bulk, probe.
+            let mut bulk_rx = rx.swap_remove(0);
+            let mut probe_rx = match conns.pop() {
+                Some((_, mut rx)) => rx.swap_remove(1),
+                None => rx.pop().ok_or_else(|| anyhow!("no probe channel"))?,
+            };
             let drain = tokio::spawn(async move {
                 while let Some(m) = bulk_rx.recv().await {
                     got1.fetch_add(m.len() as u64, Ordering::Relaxed);
@@ -654,7 +731,9 @@ fn latency_at(
                     .map_err(|_| anyhow!("poisoned"))?
                     .push(((now - sent) as f64 / 1000.0, queued as f64));
             }
-            conn.stop();
+            for c in &handles {
+                c.stop();
+            }
             drain.abort();
             Ok(Instant::now())
         },
