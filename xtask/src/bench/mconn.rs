@@ -141,21 +141,23 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
             l.in_flight / (1024.0 * 1024.0)
         );
     }
-    report.line(
-        SUITE,
+    // A loaded percentile against the same percentile of `reference`'s runs.
+    let versus = |report: &mut Report,
+                  name: &'static str,
+                  f: fn(&Percentiles) -> f64,
+                  reference: &'static str,
+                  runs: &[Percentiles]| {
+        report.line(SUITE, name, low(&loaded, f), "us", reference, low(runs, f));
+    };
+    let p99: fn(&Percentiles) -> f64 = |p| p.p99;
+    let p50: fn(&Percentiles) -> f64 = |p| p.p50;
+    versus(report, "latency_p99_loaded", p99, "latency_p99_idle", &idle);
+    versus(
+        report,
         "latency_p99_loaded",
-        low(&loaded, |p| p.p99),
-        "us",
-        "latency_p99_idle",
-        low(&idle, |p| p.p99),
-    );
-    report.line(
-        SUITE,
-        "latency_p99_loaded",
-        low(&loaded, |p| p.p99),
-        "us",
+        p99,
         "latency_p99_separate_conn",
-        low(&separate, |p| p.p99),
+        &separate,
     );
     match &go {
         Some(bin) => {
@@ -178,21 +180,13 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
             "Go reference unavailable",
         ),
     }
-    report.line(
-        SUITE,
+    versus(report, "latency_p50_loaded", p50, "latency_p50_idle", &idle);
+    versus(
+        report,
         "latency_p50_loaded",
-        low(&loaded, |p| p.p50),
-        "us",
-        "latency_p50_idle",
-        low(&idle, |p| p.p50),
-    );
-    report.line(
-        SUITE,
-        "latency_p50_loaded",
-        low(&loaded, |p| p.p50),
-        "us",
+        p50,
         "latency_p50_separate_conn",
-        low(&separate, |p| p.p50),
+        &separate,
     );
 
     match netem::Link::new() {
