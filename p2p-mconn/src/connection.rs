@@ -706,14 +706,18 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                     waited |= r.is_pending();
                     r
                 });
-                tokio::select! {
+                let written = tokio::select! {
                     biased;
-                    r = write => match r? {
-                        0 => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
-                        n => core.handle_written(n, waited),
-                    },
-                    () = shared.wake_control.notified() => {}
-                    () = sleep_until(deadline) => {}
+                    r = write => Some(r?),
+                    () = shared.wake_control.notified() => None,
+                    () = sleep_until(deadline) => None,
+                };
+                match written {
+                    Some(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                    Some(n) => core.handle_written(n, waited, Instant::now()),
+                    // Left unfinished for something more urgent, after the stream made it wait.
+                    None if waited => core.handle_pushback(Instant::now()),
+                    None => {}
                 }
             }
             Some(Transmit::Flush) => tokio::select! {

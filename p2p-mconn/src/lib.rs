@@ -81,4 +81,4 @@ pub use packet::{
 pub use recv::{ChannelReceiver, Receivers};
 pub use scheduler::STATS_DECAY_INTERVAL;
 pub use status::{ChannelStatus, ConnectionStatus, FlowStatus};
-pub use write::{MAX_WRITE_BATCH, WRITE_BUFFER_SIZE};
+pub use write::{MAX_WRITE_BATCH, PACED_BATCH_TIME, WRITE_BUFFER_SIZE};

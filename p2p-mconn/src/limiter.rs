@@ -3,9 +3,11 @@
 //! The reference limits with a sampling monitor (`libs/flowrate`: 100 ms samples, block while the
 //! current sample is over budget). Here a token bucket does the limiting: tokens accrue at the
 //! configured rate up to a burst of 100 ms worth, a packet may be sent whenever the bucket is
-//! not in debt, and sending takes its size out (possibly into debt). The long-run average is
-//! exactly the rate, a burst after idleness is at most 100 ms worth plus one packet, and the
-//! rate can change at any time without losing the accumulated state.
+//! not in debt, and sending takes its size out (possibly into debt). A burst after idleness is
+//! at most 100 ms worth plus one packet, and the rate can change at any time without losing
+//! the accumulated state. Credit earned while something downstream held the sender back is
+//! given up ([`TokenBucket::forgo_credit`]): the limit is a cap, and catching up on that time
+//! would send faster than the rate, into whatever queue made the sender wait.
 
 use std::time::Duration;
 
@@ -77,6 +79,20 @@ impl TokenBucket {
         let nanos = (-self.tokens + rate - 1) / rate;
         let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
         Some(now + Duration::from_nanos(nanos))
+    }
+
+    /// Gives up the credit earned up to `now`, keeping any debt: for a sender that was held
+    /// back by something other than the bucket (the stream pushed back), so that the time it
+    /// waited is not made up for later with a burst above the rate. On a link slower than
+    /// the rate this changes nothing; on a link just faster than the rate it keeps the link's
+    /// queue empty (a burst of 100 ms worth would queue up to 100 ms in front of every
+    /// later packet, whatever its priority).
+    pub(crate) fn forgo_credit(&mut self, now: Instant) {
+        if self.rate == 0 {
+            return;
+        }
+        self.refill(now);
+        self.tokens = self.tokens.min(0);
     }
 
     /// Takes `bytes` out of the bucket.
@@ -211,6 +227,31 @@ mod tests {
         b.set_rate(0, t0);
         assert_eq!(b.ready_at(t0), None);
         assert_eq!(b.rate(), 0);
+    }
+
+    #[test]
+    fn credit_earned_while_held_back_is_given_up_but_debt_is_kept() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(1000, t0); // burst 100 bytes
+        b.consume(100, t0);
+        // The stream held the sender back for a second: a full burst was earned meanwhile.
+        let t1 = t0 + Duration::from_secs(1);
+        b.forgo_credit(t1);
+        assert_eq!(b.ready_at(t1), None, "not in debt: one packet may go");
+        b.consume(10, t1);
+        assert_eq!(b.ready_at(t1), Some(t1 + Duration::from_millis(10)));
+        // Debt stays debt.
+        b.forgo_credit(t1);
+        assert_eq!(b.ready_at(t1), Some(t1 + Duration::from_millis(10)));
+        // Without it, the same second buys a burst of 100 bytes at once.
+        let mut kept = TokenBucket::new(1000, t0);
+        kept.consume(100, t0);
+        kept.consume(100, t1);
+        assert_eq!(kept.ready_at(t1), None);
+        // Unlimited stays unlimited.
+        let mut free = TokenBucket::new(0, t0);
+        free.forgo_credit(t1);
+        assert_eq!(free.ready_at(t1), None);
     }
 
     #[test]

@@ -88,6 +88,12 @@
 //!   stream batches too (a `SecretStream` seals up to its write buffer before the socket
 //!   takes it), and the kernel's socket buffers more: the TCP transport of `p2p-transport`
 //!   sizes those.
+//! - **Under a send rate, a batch of at most 1 ms.** With a send rate set, the rate fills
+//!   the batch, so a batch of `b` bytes holds its first packet back `b / rate` and then enters
+//!   the link as one burst. Here the batch is at most what the rate moves in
+//!   [`PACED_BATCH_TIME`](crate::PACED_BATCH_TIME) (1 ms, at least one packet): at 10 MB/s a
+//!   10 kB batch instead of 64 KiB, so a high-priority message waits about 1 ms behind bulk
+//!   instead of up to 6.5 ms.
 //! - **Flushes.** The buffer is written out when it is full, and flushed as soon as the write
 //!   task runs out of queued data, but at most once per `flush_throttle`: an idle link gets its
 //!   message out immediately instead of after up to 100 ms, and a busy one is flushed no more
@@ -97,6 +103,11 @@
 //! - **Token bucket.** The reference's limiter measures 100 ms samples and sleeps while a sample
 //!   is over budget, overshooting by up to ten packets. Here a token bucket (100 ms of burst) is
 //!   used; the long-run rate is the configured one, and changing it at runtime keeps the state.
+//!   Credit earned while the stream held the writer back (a write that had to wait) is given
+//!   up rather than spent later as a burst of up to 100 ms worth: the rate is a cap, and that
+//!   burst would land in whatever queue made the writer wait, in front of every later packet
+//!   whatever its priority. Set a send rate a little below the path's (about 85 % of a link's
+//!   payload rate) and the queue stays in this scheduler, where priorities act.
 //! - **Channels 0x80 and above.** A full piece on such a channel encodes one byte longer than the
 //!   receiver's packet limit (the reference computed the limit with a one-byte channel ID), so a
 //!   reference receiver rejects it. Here pieces on those channels are one byte shorter. All the

@@ -33,6 +33,12 @@ pub const WRITE_BUFFER_SIZE: usize = 16 * 1024;
 /// scheduler again chooses late.
 pub const MAX_WRITE_BATCH: usize = 64 * 1024;
 
+/// Under a send rate, the write batch is at most what the rate moves in this time (at least
+/// one packet): 1 ms. The rate fills the batch, so a batch of `b` bytes holds its first packet
+/// back `b / rate` and then enters the link as one burst; at 10 MB/s a 64 KiB batch would
+/// cost every packet in it up to 6.5 ms, most of it again as a queue in the link's buffer.
+pub const PACED_BATCH_TIME: Duration = Duration::from_millis(1);
+
 /// What a channel's send queue holds when the core asks for its next message.
 #[derive(Debug)]
 pub(crate) enum Pull {
@@ -233,7 +239,8 @@ impl WriteCore {
     /// Adds data packets until the buffer is full, nothing is queued, or the limit says wait.
     fn fill(&mut self, now: Instant, src: &mut impl Source) {
         self.limited_until = None;
-        while self.buf.len() < self.batch {
+        let target = self.target();
+        while self.buf.len() < target {
             self.sources_open = self.refill(src);
             let Some(idx) = self.sched.pick() else { break };
             if let Some(at) = self.bucket.ready_at(now) {
@@ -251,6 +258,20 @@ impl WriteCore {
             self.stats.bytes += sent.wire_len;
             if sent.eof {
                 self.stats.messages += 1;
+            }
+        }
+    }
+
+    /// The size at which the batch is written: `batch`, at most what the send rate
+    /// moves in [`PACED_BATCH_TIME`] (and at least one packet).
+    fn target(&self) -> usize {
+        match self.bucket.rate() {
+            0 => self.batch,
+            rate => {
+                let paced = u128::from(rate) * PACED_BATCH_TIME.as_micros() / 1_000_000;
+                usize::try_from(paced)
+                    .unwrap_or(usize::MAX)
+                    .clamp(1, self.batch)
             }
         }
     }
@@ -300,7 +321,7 @@ impl WriteCore {
             });
         }
         // A full buffer goes out whatever the throttle.
-        if self.buf.len() >= self.batch {
+        if self.buf.len() >= self.target() {
             return Some(Transmit::Write);
         }
         // Nothing more to add now (idle or rate-limited): flush what there is, at most once
@@ -335,19 +356,28 @@ impl WriteCore {
 
     /// The stream accepted the first `n` bytes of [`pending`](Self::pending).
     ///
-    /// `waited` says whether the stream made the write wait (it was not ready at once): then
-    /// a queue is forming downstream and the batch goes back to [`WRITE_BUFFER_SIZE`]; a full
-    /// batch taken at once doubles it, up to [`MAX_WRITE_BATCH`].
-    pub(crate) fn handle_written(&mut self, n: usize, waited: bool) {
-        let full = self.buf.len() >= self.batch;
+    /// `waited` says whether the stream made the write wait (it was not ready at once): see
+    /// [`handle_pushback`](Self::handle_pushback). A full batch taken at once doubles the
+    /// batch, up to [`MAX_WRITE_BATCH`].
+    pub(crate) fn handle_written(&mut self, n: usize, waited: bool, now: Instant) {
+        let full = self.buf.len() >= self.target();
         let n = n.min(self.buf.len());
         self.buf.advance(n);
         self.written += n as u64;
         if waited {
-            self.batch = WRITE_BUFFER_SIZE;
+            self.handle_pushback(now);
         } else if full && self.buf.is_empty() {
             self.batch = (self.batch * 2).min(MAX_WRITE_BATCH);
         }
+    }
+
+    /// The stream made a write wait (whether or not it has taken the bytes yet): a queue is
+    /// forming downstream. The batch goes back to [`WRITE_BUFFER_SIZE`], and the send-rate
+    /// credit earned while waiting is given up, so that the rate limit does not make up for
+    /// the wait with a burst into that queue.
+    pub(crate) fn handle_pushback(&mut self, now: Instant) {
+        self.batch = WRITE_BUFFER_SIZE;
+        self.bucket.forgo_credit(now);
     }
 
     /// A flush of the stream completed.
@@ -423,7 +453,7 @@ mod tests {
                 Some(Transmit::Write) => {
                     out.extend_from_slice(c.pending());
                     let n = c.pending().len();
-                    c.handle_written(n, false);
+                    c.handle_written(n, false, now);
                 }
                 Some(Transmit::Flush) => c.handle_flushed(now),
                 Some(Transmit::Shutdown) | None => return out,
@@ -535,7 +565,7 @@ mod tests {
         assert_eq!(c.poll_transmit(t0, &mut q), Some(Transmit::Write));
         assert!(c.pending().len() <= WRITE_BUFFER_SIZE + 1040);
         for _ in 0..100 {
-            c.handle_written(1000, true);
+            c.handle_written(1000, true, t0);
             assert_eq!(c.poll_transmit(t0, &mut q), Some(Transmit::Write));
         }
         // The vote arrives: it goes out after what is batched already, no later.
@@ -547,7 +577,7 @@ mod tests {
         let mut out = Vec::new();
         while out.len() < ahead + vote {
             out.extend_from_slice(&c.pending()[..1000.min(c.pending().len())]);
-            c.handle_written(1000, true);
+            c.handle_written(1000, true, t0);
             c.poll_transmit(t0, &mut q);
         }
         assert_eq!(&out[ahead + vote - 4..ahead + vote], b"vote");
@@ -569,7 +599,7 @@ mod tests {
         let mut sizes = vec![first];
         for _ in 0..4 {
             let n = c.pending().len();
-            c.handle_written(n, false);
+            c.handle_written(n, false, t0);
             sizes.push(batch(&mut c, &mut q));
         }
         let kib: Vec<usize> = sizes.iter().map(|n| n >> 10).collect();
@@ -577,11 +607,69 @@ mod tests {
         assert!(sizes.iter().all(|&n| n < MAX_WRITE_BATCH + 1040));
         // A write that had to wait: the next batch is small again.
         let n = c.pending().len();
-        c.handle_written(n, true);
+        c.handle_written(n, true, t0);
         assert_eq!(batch(&mut c, &mut q) >> 10, 16);
         // A partial write taken at once does not grow it either (the stream is filling up).
-        c.handle_written(100, false);
+        c.handle_written(100, false, t0);
         assert_eq!(batch(&mut c, &mut q) >> 10, 16);
+    }
+
+    #[test]
+    fn under_a_send_rate_the_batch_is_what_the_rate_moves_in_a_millisecond() {
+        let t0 = Instant::now();
+        // 10 MB/s: 10 kB per millisecond.
+        let mut c = core(t0, 10_000_000);
+        let bulk = (0..64).map(|_| Bytes::from(vec![1; 64 << 10])).collect();
+        let mut q = Queues(vec![bulk], false);
+        let mut now = t0;
+        let mut sizes = Vec::new();
+        // Every batch taken whole and at once, which would grow an unpaced batch to 64 KiB.
+        while sizes.len() < 200 {
+            match c.poll_transmit(now, &mut q) {
+                Some(Transmit::Write) => {
+                    let n = c.pending().len();
+                    sizes.push(n);
+                    c.handle_written(n, false, now);
+                }
+                Some(Transmit::Flush) => c.handle_flushed(now),
+                _ => now = c.poll_timeout(now),
+            }
+        }
+        assert!(sizes.iter().all(|&n| n < 10_000 + 1040), "{sizes:?}");
+        // Past the first 100 ms of burst, the batches are gathered at the rate, about 1 ms
+        // each (a flush-throttle deadline now and then writes a partial one).
+        assert!(now > t0 + Duration::from_millis(100), "{now:?}");
+        let whole = sizes[150..].iter().filter(|&&n| n >= 10_000).count();
+        assert!(whole >= 45, "{sizes:?}");
+    }
+
+    #[test]
+    fn time_the_stream_made_a_paced_write_wait_is_not_made_up_with_a_burst() {
+        let t0 = Instant::now();
+        // Rate 1 MB/s: a burst of 100 kB, batches of 1 kB (one packet).
+        let burst_after_a_wait = |waited: bool| {
+            let mut c = core(t0, 1_000_000);
+            let bulk = (0..8).map(|_| Bytes::from(vec![1; 64 << 10])).collect();
+            let mut q = Queues(vec![bulk], false);
+            // The first batch; the stream takes it after a second.
+            assert_eq!(c.poll_transmit(t0, &mut q), Some(Transmit::Write));
+            let t1 = t0 + S;
+            c.handle_written(c.pending().len(), waited, t1);
+            // Everything that may go at once at t1.
+            let mut sent = 0;
+            while c.poll_transmit(t1, &mut q) == Some(Transmit::Write) {
+                let n = c.pending().len();
+                sent += n;
+                c.handle_written(n, false, t1);
+            }
+            sent
+        };
+        // Held back by the stream: one packet now, the rest at the rate.
+        let paced = burst_after_a_wait(true);
+        assert!(paced <= 1040, "{paced}");
+        // Taken at once, then a second without data waiting on the stream: a burst was earned.
+        let idle = burst_after_a_wait(false);
+        assert!(idle >= 100_000, "{idle}");
     }
 
     #[test]
