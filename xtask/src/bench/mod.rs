@@ -34,7 +34,7 @@ impl Report {
     fn new(json: bool) -> Self {
         if !json {
             println!(
-                "{:<11} {:<20} {:>14} {:<8} {:<16} {:>14} {:>7}",
+                "{:<11} {:<28} {:>14} {:<8} {:<25} {:>14} {:>7}",
                 "suite", "figure", "value", "unit", "reference", "ref value", "ratio"
             );
         }
@@ -71,7 +71,7 @@ impl Report {
             println!("{}", serde_json::to_string(&line).unwrap_or_default());
         } else {
             println!(
-                "{:<11} {:<20} {:>14.1} {:<8} {:<16} {:>14.1} {:>7.2}",
+                "{:<11} {:<28} {:>14.1} {:<8} {:<25} {:>14.1} {:>7.2}",
                 line.suite,
                 line.name,
                 line.value,

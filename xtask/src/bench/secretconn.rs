@@ -12,7 +12,13 @@
 //!   one thread per side (connecting, and registering a socket with the tokio reactor, happen
 //!   before the clock starts, as they do in the Go reference's bench), default `Config`.
 //!   References: `crypto_bound` (one side's X25519 keygen + DH + ed25519 sign + verify + HKDF
-//!   on one core), `tendermint-p2p` (same harness), `go-cometbft`.
+//!   on one core), `crypto_bound_both` (the same on two threads at once, one per side, as a
+//!   handshake needs it: the slower thread's rate; where it is below `crypto_bound` the two
+//!   cores slow each other down), `crypto_and_exchanges` (that crypto on both sides with the
+//!   handshake's two message exchanges between them over the same tokio sockets, and nothing
+//!   else: the floor of a sequential handshake on this machine, where the time a message
+//!   takes to wake the other side is counted twice per handshake), `tendermint-p2p` (same
+//!   harness), `go-cometbft`.
 //! - `handshake_spare`: the same with `KeySource::os_with_spare()` on each side (the next
 //!   ephemeral key is made while waiting for the peer's signature). Reference: `crypto_bound`.
 
@@ -103,6 +109,16 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
 
     let n = scale.count(1000);
     let crypto = best((0..scale.reps()).map(|_| crypto_bound(n)).collect());
+    let crypto_both = best(
+        (0..scale.reps())
+            .map(|_| crypto_bound_both(n))
+            .collect::<anyhow::Result<_>>()?,
+    );
+    let floor = best(
+        (0..scale.reps())
+            .map(|_| crypto_and_exchanges(n))
+            .collect::<anyhow::Result<_>>()?,
+    );
     let ours = best(
         (0..scale.reps())
             .map(|_| our_handshakes(n, false))
@@ -119,6 +135,22 @@ pub fn run(report: &mut Report, scale: Scale) -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?,
     );
     report.line(SUITE, "handshake", ours, "per_s", "crypto_bound", crypto);
+    report.line(
+        SUITE,
+        "handshake",
+        ours,
+        "per_s",
+        "crypto_bound_both",
+        crypto_both,
+    );
+    report.line(
+        SUITE,
+        "handshake",
+        ours,
+        "per_s",
+        "crypto_and_exchanges",
+        floor,
+    );
     report.line(SUITE, "handshake", ours, "per_s", "tendermint-p2p", tm_hs);
     report.line(
         SUITE,
@@ -485,35 +517,82 @@ fn tendermint_throughput(total: usize) -> anyhow::Result<f64> {
 /// opened, ed25519 sign, and decoding plus verifying the peer's key and signature. Returns
 /// handshakes per second.
 pub(super) fn crypto_bound(n: usize) -> f64 {
-    use ed25519_dalek::{Signer as _, Verifier as _};
-    use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
-    let signer = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
-    let peer = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
-    let peer_pub_bytes = peer.verifying_key().to_bytes();
-    let peer_eph = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([5; 32]));
-    let challenge = [9u8; 32];
-    let peer_sig = peer.sign(&challenge);
-    // A frame the peer sealed with the key we will derive for receiving.
-    let recv_key = [11u8; 32];
-    let mut peer_frame = vec![0u8; FRAME_PLAIN];
-    let peer_tag = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &recv_key).expect("key"))
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key([0; 12]),
-            Aad::empty(),
-            &mut peer_frame,
-        )
-        .expect("seal");
-    let mut rng = rand::rng();
+    let mut side = CryptoSide::new();
     let start = Instant::now();
     for _ in 0..n {
+        let eph = side.keygen();
+        let sent = side.derive_and_sign(eph);
+        std::hint::black_box((sent.1, side.open_and_verify()));
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The crypto of one side of a handshake, in its three steps (what can be done before the
+/// peer's ephemeral key, before its signature, and after). The peer's values are fixed: the
+/// work is the same whatever they are.
+struct CryptoSide {
+    signer: ed25519_dalek::SigningKey,
+    peer_pub_bytes: [u8; 32],
+    peer_eph: x25519_dalek::PublicKey,
+    challenge: [u8; 32],
+    peer_sig: ed25519_dalek::Signature,
+    recv_key: [u8; 32],
+    peer_frame: Vec<u8>,
+    peer_tag: ring::aead::Tag,
+    rng: rand::rngs::ThreadRng,
+}
+
+impl CryptoSide {
+    fn new() -> Self {
+        use ed25519_dalek::Signer as _;
+        use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+        let peer = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
+        let challenge = [9u8; 32];
+        // A frame the peer sealed with the key we will derive for receiving.
+        let recv_key = [11u8; 32];
+        let mut peer_frame = vec![0u8; FRAME_PLAIN];
+        let peer_tag =
+            LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &recv_key).expect("key"))
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key([0; 12]),
+                    Aad::empty(),
+                    &mut peer_frame,
+                )
+                .expect("seal");
+        Self {
+            signer: ed25519_dalek::SigningKey::from_bytes(&[3; 32]),
+            peer_pub_bytes: peer.verifying_key().to_bytes(),
+            peer_eph: x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([5; 32])),
+            challenge,
+            peer_sig: peer.sign(&challenge),
+            recv_key,
+            peer_frame,
+            peer_tag,
+            rng: rand::rng(),
+        }
+    }
+
+    /// A fresh ephemeral key pair.
+    fn keygen(&mut self) -> (x25519_dalek::StaticSecret, x25519_dalek::PublicKey) {
         let mut seed = [0u8; 32];
-        rand::Rng::fill_bytes(&mut rng, &mut seed);
+        rand::Rng::fill_bytes(&mut self.rng, &mut seed);
         let secret = x25519_dalek::StaticSecret::from(seed);
         let public = x25519_dalek::PublicKey::from(&secret);
-        let dh = secret.diffie_hellman(&peer_eph);
+        (secret, public)
+    }
+
+    /// DH with the peer's ephemeral key, the transcript, HKDF, the AEAD keys, the signature
+    /// and the sealed frame that carries it.
+    fn derive_and_sign(
+        &mut self,
+        (secret, public): (x25519_dalek::StaticSecret, x25519_dalek::PublicKey),
+    ) -> ([u8; FRAME_PLAIN], u8) {
+        use ed25519_dalek::Signer as _;
+        use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+        let dh = secret.diffie_hellman(&self.peer_eph);
         let mut t = merlin::Transcript::new(b"TENDERMINT_SECRET_CONNECTION_TRANSCRIPT_HASH");
         t.append_message(b"EPHEMERAL_LOWER_PUBLIC_KEY", public.as_bytes());
-        t.append_message(b"EPHEMERAL_UPPER_PUBLIC_KEY", peer_eph.as_bytes());
+        t.append_message(b"EPHEMERAL_UPPER_PUBLIC_KEY", self.peer_eph.as_bytes());
         t.append_message(b"DH_SECRET", dh.as_bytes());
         let mut mac = [0u8; 32];
         t.challenge_bytes(b"SECRET_CONNECTION_MAC", &mut mac);
@@ -526,8 +605,7 @@ pub(super) fn crypto_bound(n: usize) -> f64 {
             .expect("96 bytes");
         let send =
             LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &okm[32..64]).expect("key"));
-        let recv = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &recv_key).expect("key"));
-        let sig = signer.sign(&mac);
+        let sig = self.signer.sign(&mac);
         let mut frame = [0u8; FRAME_PLAIN];
         frame[..64].copy_from_slice(&sig.to_bytes());
         let tag = send
@@ -537,22 +615,99 @@ pub(super) fn crypto_bound(n: usize) -> f64 {
                 &mut frame,
             )
             .expect("seal");
-        let mut incoming = peer_frame.clone();
+        std::hint::black_box(okm);
+        (frame, tag.as_ref()[0])
+    }
+
+    /// Opening the peer's frame and verifying its key and signature.
+    fn open_and_verify(&mut self) -> bool {
+        use ed25519_dalek::Verifier as _;
+        use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+        let recv =
+            LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &self.recv_key).expect("key"));
+        let mut incoming = self.peer_frame.clone();
         let opened = recv
             .open_in_place_separate_tag(
                 Nonce::assume_unique_for_key([0; 12]),
                 Aad::empty(),
-                peer_tag,
+                self.peer_tag,
                 &mut incoming,
                 0..,
             )
             .is_ok();
-        let ok = ed25519_dalek::VerifyingKey::from_bytes(&peer_pub_bytes)
-            .map(|k| k.verify(&challenge, &peer_sig).is_ok())
+        let ok = ed25519_dalek::VerifyingKey::from_bytes(&self.peer_pub_bytes)
+            .map(|k| k.verify(&self.challenge, &self.peer_sig).is_ok())
             .unwrap_or(false);
-        std::hint::black_box((public, okm, tag.as_ref()[0], opened, ok));
+        opened && ok
     }
-    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The floor of a handshake on this machine: [`CryptoSide`]'s steps on both sides at once,
+/// with the handshake's two exchanges between them (the 35-byte ephemeral-key message, then
+/// a 1044-byte sealed frame, each way at once) over the same kind of connected tokio
+/// sockets, one thread per side, and nothing else: no parsing, no state machine, no checks.
+fn crypto_and_exchanges(n: usize) -> anyhow::Result<f64> {
+    sequential_handshakes(
+        n,
+        |socks, _| {
+            let rt = current_thread()?;
+            let socks = rt.block_on(async move {
+                socks
+                    .into_iter()
+                    .map(|s| {
+                        s.set_nonblocking(true)?;
+                        tokio::net::TcpStream::from_std(s)
+                    })
+                    .collect::<std::io::Result<Vec<_>>>()
+            })?;
+            Ok((rt, socks))
+        },
+        |(rt, socks)| {
+            rt.block_on(async move {
+                let mut side = CryptoSide::new();
+                let mut open = Vec::with_capacity(socks.len());
+                for mut tcp in socks {
+                    let eph = side.keygen();
+                    let mut msg = [0u8; 35];
+                    msg[3..].copy_from_slice(eph.1.as_bytes());
+                    tcp.write_all(&msg).await?;
+                    tcp.read_exact(&mut msg).await?;
+                    let (plain, tag) = side.derive_and_sign(eph);
+                    let mut frame = [tag; FRAME_SEALED];
+                    frame[..FRAME_PLAIN].copy_from_slice(&plain);
+                    tcp.write_all(&frame).await?;
+                    tcp.read_exact(&mut frame).await?;
+                    std::hint::black_box(side.open_and_verify());
+                    open.push(tcp);
+                }
+                anyhow::Ok(open)
+            })
+        },
+    )
+}
+
+/// [`crypto_bound`] on two threads at once, one per side, as a handshake runs it: the
+/// slower thread's rate. Below `crypto_bound` where the two cores share something (a host
+/// core's other hyperthread, a noisy neighbour, the clock boost of one busy core).
+fn crypto_bound_both(n: usize) -> anyhow::Result<f64> {
+    let start = Arc::new(Barrier::new(2));
+    let sides: Vec<_> = (0..2)
+        .map(|_| {
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                start.wait();
+                crypto_bound(n)
+            })
+        })
+        .collect();
+    let rates = sides
+        .into_iter()
+        .map(|t| {
+            t.join()
+                .map_err(|_| anyhow::anyhow!("a crypto_bound thread panicked"))
+        })
+        .collect::<anyhow::Result<Vec<f64>>>()?;
+    Ok(rates.into_iter().fold(f64::INFINITY, f64::min))
 }
 
 /// Connected pairs for `n` handshakes, made ahead of time (connecting is not timed).
