@@ -213,6 +213,12 @@ pub mod reference {
 pub struct MConnConfig {
     /// Bytes per second this side sends at most (packet framing included); 0 is unlimited.
     /// Default 512000 (the reference's conn default).
+    ///
+    /// Priorities act only on what waits in this connection's queues. When a link is slower
+    /// than what the connection can send, bulk queues in the link's buffer instead, and an
+    /// urgent message waits behind it; a send rate a little below the path's rate (about
+    /// 85 % of the link, what the secret connection and TCP framing leave of 90 %) keeps the
+    /// queue here, where the scheduler orders it.
     pub send_rate: u64,
     /// Bytes per second this side reads at most; 0 is unlimited. Default 512000.
     pub recv_rate: u64,
