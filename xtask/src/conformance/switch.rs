@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{anyhow, ensure};
+use anyhow::{Context as _, anyhow, ensure};
 use bytes::Bytes;
 use p2p_mconn::{ChannelDescriptor, MConnConfig};
 use p2p_switch::metrics::{Metrics, render};
@@ -331,6 +331,11 @@ async fn go_dials_rust(bin: PathBuf) -> CaseResult {
     );
     let added = probe.added.lock().map(|a| a.clone()).unwrap_or_default();
     ensure!(added.len() == 1 && !added[0].is_outbound() && added[0].id() == ready.node_id);
+    // The peer leaves the set once every `remove_peer` has returned (as in the reference:
+    // the set is updated last), a moment after the probe saw the call.
+    tokio::time::timeout(EVENT_TIMEOUT, added[0].removed())
+        .await
+        .context("the peer's removal did not finish")?;
     ensure!(sw.peers().is_empty(), "the peer is still in the peer set");
     sw.stop().await;
     Ok(format!(
