@@ -642,6 +642,24 @@ impl CryptoSide {
     }
 }
 
+/// A current-thread runtime and `socks` registered with its reactor: connected sockets as
+/// tokio hands them out (`TcpStream::connect`, `accept`).
+fn tokio_sockets(
+    socks: Vec<StdStream>,
+) -> anyhow::Result<(tokio::runtime::Runtime, Vec<tokio::net::TcpStream>)> {
+    let rt = current_thread()?;
+    let socks = rt.block_on(async move {
+        socks
+            .into_iter()
+            .map(|s| {
+                s.set_nonblocking(true)?;
+                tokio::net::TcpStream::from_std(s)
+            })
+            .collect::<std::io::Result<Vec<_>>>()
+    })?;
+    Ok((rt, socks))
+}
+
 /// The floor of a handshake on this machine: [`CryptoSide`]'s steps on both sides at once,
 /// with the handshake's two exchanges between them (the 35-byte ephemeral-key message, then
 /// a 1044-byte sealed frame, each way at once) over the same kind of connected tokio
@@ -649,19 +667,7 @@ impl CryptoSide {
 fn crypto_and_exchanges(n: usize) -> anyhow::Result<f64> {
     sequential_handshakes(
         n,
-        |socks, _| {
-            let rt = current_thread()?;
-            let socks = rt.block_on(async move {
-                socks
-                    .into_iter()
-                    .map(|s| {
-                        s.set_nonblocking(true)?;
-                        tokio::net::TcpStream::from_std(s)
-                    })
-                    .collect::<std::io::Result<Vec<_>>>()
-            })?;
-            Ok((rt, socks))
-        },
+        |socks, _| tokio_sockets(socks),
         |(rt, socks)| {
             rt.block_on(async move {
                 let mut side = CryptoSide::new();
@@ -764,18 +770,7 @@ fn our_handshakes(n: usize, spare: bool) -> anyhow::Result<f64> {
     sequential_handshakes(
         n,
         move |socks, seed| {
-            // Connected sockets as tokio hands them out (`TcpStream::connect`, `accept`):
-            // registered with the runtime's reactor.
-            let rt = current_thread()?;
-            let socks = rt.block_on(async move {
-                socks
-                    .into_iter()
-                    .map(|s| {
-                        s.set_nonblocking(true)?;
-                        tokio::net::TcpStream::from_std(s)
-                    })
-                    .collect::<std::io::Result<Vec<_>>>()
-            })?;
+            let (rt, socks) = tokio_sockets(socks)?;
             let mut config = Config::default();
             if spare {
                 config.key_source(KeySource::os_with_spare());
